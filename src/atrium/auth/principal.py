@@ -1,0 +1,155 @@
+"""The principal behind an access token, resolved without a database round-trip when cached.
+
+Per authenticated request: verify the JWT (no I/O), then one cache read (``MGET`` on Redis)
+of two entries — the session's state and the user's snapshot. Only on a miss is the
+database asked, in one joined query.
+
+Revocation is a tombstone written over the session's entry with a plain ``SET`` and kept
+for as long as an access token of that session can live; a reader populating the cache
+after a database read uses ``SET NX``, so it can never overwrite a tombstone with a stale
+"active". With Redis, a revocation is seen on every node at once. With the in-process
+cache, it is seen at once by the process that made it and by other worker processes
+within ``principal_cache_ttl_seconds``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from atrium.auth.repository import SessionRepository
+from atrium.config import Settings
+from atrium.core.cache import Cache, CacheError
+from atrium.core.tokens import CLOCK_SKEW_SECONDS, AccessTokenClaims
+from atrium.errors import InvalidToken
+from atrium.models import AuthSession, User, UserStatus
+from atrium.users.schemas import UserRead
+
+log = structlog.get_logger(__name__)
+
+_ACTIVE = b"1"
+_REVOKED = b"0"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated caller: a snapshot of the user and the session of the token."""
+
+    user: UserRead
+    session_id: uuid.UUID
+
+    @property
+    def user_id(self) -> uuid.UUID:
+        return self.user.id
+
+
+def user_read(user: User) -> UserRead:
+    return UserRead(
+        id=user.id,
+        email=user.email,
+        full_name=user.full_name,
+        status=user.status,
+        email_verified=user.email_verified_at is not None,
+        is_superuser=user.is_superuser,
+        created_at=user.created_at,
+        updated_at=user.updated_at,
+        last_login_at=user.last_login_at,
+    )
+
+
+class PrincipalStore:
+    """Resolves access-token claims to a :class:`Principal` and records revocations."""
+
+    def __init__(
+        self,
+        cache: Cache,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        settings: Settings,
+    ) -> None:
+        self._cache = cache
+        self._sessionmaker = sessionmaker
+        self._ttl = settings.auth.principal_cache_ttl_seconds
+        self._tombstone_ttl = settings.auth.access_token_ttl_seconds + CLOCK_SKEW_SECONDS
+
+    @staticmethod
+    def _session_key(session_id: uuid.UUID) -> str:
+        return f"sess:{session_id}"
+
+    @staticmethod
+    def _user_key(user_id: uuid.UUID) -> str:
+        return f"user:{user_id}"
+
+    async def resolve(self, claims: AccessTokenClaims, now: datetime) -> Principal:
+        """The principal for verified ``claims``.
+
+        Raises:
+            InvalidToken: the session is revoked, expired or unknown, or its user is no
+                longer active.
+        """
+        skey, ukey = self._session_key(claims.session_id), self._user_key(claims.user_id)
+        if self._ttl > 0:
+            try:
+                state, snapshot = await self._cache.get_many([skey, ukey])
+            except CacheError as exc:
+                log.warning("principal_cache_unavailable", error=str(exc))
+                state = snapshot = None
+            if state == _REVOKED:
+                raise InvalidToken("The session has been revoked.")
+            if state == _ACTIVE and snapshot is not None:
+                return Principal(
+                    user=UserRead.model_validate_json(snapshot), session_id=claims.session_id
+                )
+        return await self._load(claims, now, skey, ukey)
+
+    async def _load(
+        self, claims: AccessTokenClaims, now: datetime, skey: str, ukey: str
+    ) -> Principal:
+        async with self._sessionmaker() as db:
+            row = await SessionRepository(db).get_session_with_user(claims.session_id)
+        if row is None:
+            raise InvalidToken("Unknown session.")
+        session, user = row
+        if not _session_usable(session, user, claims, now):
+            raise InvalidToken("The session is no longer valid.")
+        principal = Principal(user=user_read(user), session_id=session.id)
+        if self._ttl > 0:
+            ttl = min(self._ttl, (session.expires_at - now).total_seconds())
+            try:
+                await self._cache.add(skey, _ACTIVE, ttl)
+                await self._cache.set(ukey, principal.user.model_dump_json().encode(), self._ttl)
+            except CacheError as exc:
+                log.warning("principal_cache_unavailable", error=str(exc))
+        return principal
+
+    async def revoke(self, session_ids: Iterable[uuid.UUID]) -> None:
+        """Write tombstones so that access tokens of ``session_ids`` stop working at once."""
+        for sid in session_ids:
+            try:
+                await self._cache.set(self._session_key(sid), _REVOKED, self._tombstone_ttl)
+            except CacheError as exc:
+                # The database row is revoked as well; a stale cache entry lapses within
+                # principal_cache_ttl_seconds.
+                log.error("revocation_not_cached", session_id=str(sid), error=str(exc))
+
+    async def forget_user(self, user_id: uuid.UUID) -> None:
+        """Drop the cached snapshot of ``user_id`` after its fields change."""
+        try:
+            await self._cache.delete(self._user_key(user_id))
+        except CacheError as exc:
+            log.warning("principal_cache_unavailable", error=str(exc))
+
+
+def _session_usable(
+    session: AuthSession, user: User, claims: AccessTokenClaims, now: datetime
+) -> bool:
+    return (
+        session.user_id == claims.user_id
+        and session.revoked_at is None
+        and session.expires_at > now
+        and user.status == UserStatus.active.value
+    )

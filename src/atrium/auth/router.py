@@ -1,0 +1,96 @@
+"""HTTP routes of authentication: /api/v1/auth/* and /.well-known/jwks.json."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Form, Request, Response, status
+
+from atrium.auth.dependencies import CurrentPrincipal
+from atrium.auth.exceptions import (
+    EmailTaken,
+    InvalidCredentials,
+    InvalidEmail,
+    InvalidRefreshToken,
+    RefreshTokenReused,
+    WeakPassword,
+)
+from atrium.auth.principal import user_read
+from atrium.auth.schemas import JWKSet, LogoutRequest, RefreshRequest, RegisterRequest, TokenResponse
+from atrium.auth.service import AuthService, ClientInfo
+from atrium.context import Ctx
+from atrium.core.db import DbSession
+from atrium.errors import InvalidToken, NotAuthenticated, ValidationFailed, problem_responses
+from atrium.users.schemas import UserRead
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+well_known_router = APIRouter(tags=["auth"])
+
+
+def client_info(request: Request) -> ClientInfo:
+    return ClientInfo(
+        ip_address=request.client.host if request.client else None,
+        user_agent=request.headers.get("user-agent"),
+    )
+
+
+@router.post(
+    "/register",
+    status_code=status.HTTP_201_CREATED,
+    response_model=UserRead,
+    responses=problem_responses(EmailTaken, InvalidEmail, WeakPassword, ValidationFailed),
+)
+async def register(body: RegisterRequest, db: DbSession, ctx: Ctx) -> UserRead:
+    """Register a new account (public)."""
+    user = await AuthService(db, ctx).register(body.email, body.password)
+    return user_read(user)
+
+
+@router.post(
+    "/login",
+    response_model=TokenResponse,
+    responses=problem_responses(InvalidCredentials, ValidationFailed),
+)
+async def login(
+    request: Request,
+    username: Annotated[str, Form(max_length=320, description="The account's email.")],
+    password: Annotated[str, Form(max_length=1024)],
+    db: DbSession,
+    ctx: Ctx,
+) -> TokenResponse:
+    """Log in with the OAuth2 password flow: email as `username` (public)."""
+    return await AuthService(db, ctx).login(username, password, client_info(request))
+
+
+@router.post(
+    "/refresh",
+    response_model=TokenResponse,
+    responses=problem_responses(InvalidRefreshToken, RefreshTokenReused, ValidationFailed),
+)
+async def refresh(body: RefreshRequest, db: DbSession, ctx: Ctx) -> TokenResponse:
+    """Exchange a refresh token for a new token pair; the old refresh token stops working (public)."""
+    return await AuthService(db, ctx).refresh(body.refresh_token)
+
+
+@router.post(
+    "/logout",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=problem_responses(NotAuthenticated, InvalidToken, ValidationFailed),
+)
+async def logout(
+    principal: CurrentPrincipal,
+    db: DbSession,
+    ctx: Ctx,
+    body: Annotated[LogoutRequest | None, Body()] = None,
+) -> Response:
+    """End the current session: its refresh and access tokens stop working at once."""
+    await AuthService(db, ctx).logout(principal, body.refresh_token if body else None)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@well_known_router.get("/.well-known/jwks.json", response_model=JWKSet)
+async def jwks(ctx: Ctx, response: Response) -> JWKSet:
+    """The public keys that sign access tokens, as a JWK Set (public)."""
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return JWKSet(keys=ctx.tokens.jwks()["keys"])

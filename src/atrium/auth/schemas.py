@@ -1,0 +1,62 @@
+"""Request and response bodies of the authentication domain."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from atrium.core.schemas import RequestModel
+
+
+class RegisterRequest(RequestModel):
+    """A new account. The password policy is checked by the service (422 ``weak_password``)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"email": "ada@example.com", "password": "correct horse battery"}]}
+    )
+
+    email: str = Field(max_length=320)
+    password: str = Field(max_length=1024)
+
+
+class TokenResponse(BaseModel):
+    """An access token (JWT, RFC 9068) and a single-use refresh token (RFC 6749 §5.1)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "access_token": "eyJhbGciOiJFZERTQSIsImtpZCI6Ii4uLiIsInR5cCI6ImF0K2p3dCJ9...",
+                    "refresh_token": "dGhpcyBpcyBhbiBleGFtcGxlIHJlZnJlc2ggdG9rZW4",
+                    "token_type": "bearer",
+                    "expires_in": 900,
+                }
+            ]
+        }
+    )
+
+    access_token: str
+    refresh_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int = Field(description="Lifetime of the access token in seconds.")
+
+
+class RefreshRequest(RequestModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"refresh_token": "dGhpcyBpcyBhbiBleGFtcGxlIHJlZnJlc2ggdG9rZW4"}]}
+    )
+
+    refresh_token: str = Field(max_length=512)
+
+
+class LogoutRequest(RequestModel):
+    """Optional body of logout: the refresh token of the session, if the client has it."""
+
+    refresh_token: str | None = Field(default=None, max_length=512)
+
+
+class JWKSet(BaseModel):
+    """A JSON Web Key Set (RFC 7517 §5)."""
+
+    keys: list[dict[str, str]]

@@ -1,0 +1,105 @@
+"""The ``atrium`` command."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import anyio
+import typer
+
+from atrium import __version__
+
+app = typer.Typer(no_args_is_help=True, help="Atrium: a self-hostable user and identity backend.")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"atrium {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    """Atrium: a self-hostable user and identity backend."""
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    reload: Annotated[bool, typer.Option(help="Restart on code changes (development).")] = False,
+) -> None:
+    """Run the HTTP API (migrates first when database.auto_migrate is on)."""
+    import uvicorn
+
+    from atrium.bootstrap import prepare
+    from atrium.config import get_settings
+    from atrium.core.logging import configure_logging
+
+    settings = get_settings()
+    configure_logging(settings)
+    prepare(settings)
+    uvicorn.run(
+        "atrium.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=None if reload else workers,
+        reload=reload,
+        proxy_headers=False,
+        server_header=False,
+        access_log=False,
+        log_level=settings.log_level,
+    )
+
+
+@app.command()
+def migrate(
+    sql: Annotated[bool, typer.Option("--sql", help="Print the SQL instead of running it.")] = False,
+    revision: Annotated[str, typer.Option(help="Target revision.")] = "head",
+) -> None:
+    """Upgrade the database schema to the latest revision."""
+    from atrium import migrate as migrations
+    from atrium.config import get_settings
+
+    migrations.upgrade(get_settings().database_url, revision, sql=sql)
+
+
+@app.command("create-admin")
+def create_admin(
+    email: Annotated[str, typer.Option(prompt=True, help="The admin's email.")],
+    password: Annotated[
+        str,
+        typer.Option(
+            prompt=True,
+            hide_input=True,
+            confirmation_prompt=True,
+            envvar="ATRIUM_ADMIN_PASSWORD",
+            help="Password for a new account (an existing account is promoted and keeps its own).",
+        ),
+    ],
+) -> None:
+    """Create a superuser account, or promote an existing account."""
+    from atrium import migrate as migrations
+    from atrium.bootstrap import ensure_admin
+    from atrium.config import get_settings
+    from atrium.errors import AppError
+
+    settings = get_settings()
+    if settings.database.auto_migrate:
+        migrations.upgrade(settings.database_url)
+    try:
+        user, created = anyio.run(ensure_admin, settings, email, password)
+    except AppError as exc:
+        typer.echo(f"error: {exc.code}: {exc.detail or exc.title}", err=True)
+        raise typer.Exit(code=2) from exc
+    typer.echo(f"{'created' if created else 'promoted'} admin {user.email} ({user.id})")
+
+
+if __name__ == "__main__":
+    app()

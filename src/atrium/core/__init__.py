@@ -1,0 +1,1 @@
+"""Infrastructure: database, cache, passwords, tokens, middleware. No business rules."""

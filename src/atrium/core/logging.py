@@ -1,0 +1,32 @@
+"""structlog configuration: JSON lines in production, a readable console in development."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import structlog
+
+from atrium.config import Settings
+
+
+def configure_logging(settings: Settings) -> None:
+    """Route structlog and the standard library through one renderer at ``log_level``."""
+    level = getattr(logging, settings.log_level.upper())
+    renderer: structlog.typing.Processor
+    if settings.effective_log_format == "json":
+        renderer = structlog.processors.JSONRenderer()
+    else:
+        renderer = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+    shared: list[structlog.typing.Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    structlog.configure(
+        processors=[*shared, structlog.processors.format_exc_info, renderer],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        cache_logger_on_first_use=True,
+    )
+    logging.basicConfig(level=level, stream=sys.stderr, format="%(name)s %(levelname)s %(message)s")

@@ -1,0 +1,83 @@
+"""Password hashing: argon2id for new hashes, bcrypt accepted for legacy ones.
+
+Parameters default to the OWASP Password Storage Cheat Sheet (argon2id, m=19 MiB, t=2,
+p=1). Hashing is CPU-bound and runs in worker threads, bounded by ``hash_concurrency``, so
+that the event loop keeps serving other requests while logins are being verified.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+import anyio
+from pwdlib import PasswordHash
+from pwdlib.exceptions import UnknownHashError
+from pwdlib.hashers.argon2 import Argon2Hasher
+from pwdlib.hashers.bcrypt import BcryptHasher
+
+from atrium.config import AuthSettings
+
+# bcrypt reads at most 72 bytes; hashes made by older bcrypt libraries silently truncated.
+_BCRYPT_MAX_BYTES = 72
+
+
+class _LegacyBcryptHasher(BcryptHasher):
+    """Verifies legacy bcrypt hashes the way they were made (first 72 bytes)."""
+
+    def verify(self, password: str | bytes, hash: str | bytes) -> bool:
+        raw = password.encode() if isinstance(password, str) else password
+        return super().verify(raw[:_BCRYPT_MAX_BYTES], hash)
+
+
+def normalize_password(password: str) -> str:
+    """NFKC-normalise a password before hashing (NIST SP 800-63B §5.1.1.2)."""
+    return unicodedata.normalize("NFKC", password)
+
+
+class PasswordHasher:
+    """Hash and verify passwords off the event loop.
+
+    ``verify`` answers ``(matches, new_hash)``: ``new_hash`` is set when the stored hash
+    is bcrypt or argon2 with weaker parameters than the current settings, so the caller
+    can upgrade it after a successful login.
+    """
+
+    def __init__(self, settings: AuthSettings) -> None:
+        self._hash = PasswordHash(
+            (
+                Argon2Hasher(
+                    time_cost=settings.argon2_time_cost,
+                    memory_cost=settings.argon2_memory_cost_kib,
+                    parallelism=settings.argon2_parallelism,
+                ),
+                _LegacyBcryptHasher(),
+            )
+        )
+        self._limiter = anyio.CapacityLimiter(settings.hash_concurrency)
+        # A real hash to verify against when there is no such account, so that a wrong
+        # email costs the same as a wrong password (OWASP Authentication Cheat Sheet).
+        self._dummy_hash = self._hash.hash("atrium-dummy-password-for-timing")
+
+    def hash_sync(self, password: str) -> str:
+        return self._hash.hash(normalize_password(password))
+
+    def verify_sync(self, password: str, stored_hash: str) -> tuple[bool, str | None]:
+        try:
+            return self._hash.verify_and_update(normalize_password(password), stored_hash)
+        except (UnknownHashError, ValueError):
+            return False, None
+
+    async def hash(self, password: str) -> str:
+        """Hash ``password`` with argon2id in a worker thread."""
+        return await anyio.to_thread.run_sync(self.hash_sync, password, limiter=self._limiter)
+
+    async def verify(self, password: str, stored_hash: str | None) -> tuple[bool, str | None]:
+        """Verify in a worker thread; ``stored_hash=None`` verifies against a dummy hash."""
+        if stored_hash is None:
+            await anyio.to_thread.run_sync(
+                self.verify_sync, password, self._dummy_hash, limiter=self._limiter
+            )
+            return False, None
+        return await anyio.to_thread.run_sync(
+            self.verify_sync, password, stored_hash, limiter=self._limiter
+        )

@@ -1,0 +1,235 @@
+"""Access tokens: signing keys, issuing and strict verification.
+
+Access tokens are JWTs in the RFC 9068 profile (header ``typ: at+jwt``), signed with
+Ed25519 (JWS ``alg: EdDSA``, RFC 8037) and identified by ``kid``, the key's RFC 7638
+thumbprint. Verification pins the one algorithm, the issuer and the audience, requires
+every claim and refuses any header parameter beyond ``alg``, ``typ`` and ``kid`` (so an
+embedded ``jwk``/``jku``/``x5u`` can never choose the key; RFC 8725 §3.1, §3.10).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from atrium.config import Settings
+
+ALGORITHM = "EdDSA"
+TOKEN_TYPE = "at+jwt"
+_ACCEPTED_TYP = {"at+jwt", "application/at+jwt"}
+_ALLOWED_HEADER = {"alg", "typ", "kid"}
+_REQUIRED_CLAIMS = ("iss", "aud", "sub", "sid", "client_id", "iat", "exp", "jti")
+# Atrium's own tokens are about 400 characters; anything far larger is refused unparsed.
+MAX_TOKEN_LENGTH = 4096
+CLOCK_SKEW_SECONDS = 30
+
+
+class TokenError(Exception):
+    """The token is not a valid Atrium access token; the message says why (for logs)."""
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    """An Ed25519 key pair with its ``kid`` and public JWK."""
+
+    kid: str
+    private_key: Ed25519PrivateKey
+    public_key: Ed25519PublicKey
+    public_jwk: dict[str, str]
+
+    @classmethod
+    def from_private_key(cls, private_key: Ed25519PrivateKey) -> SigningKey:
+        public_key = private_key.public_key()
+        raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        x = _b64url(raw)
+        # RFC 7638 §3.2: members in lexicographic order, no white space.
+        thumbprint_input = json.dumps(
+            {"crv": "Ed25519", "kty": "OKP", "x": x}, separators=(",", ":"), sort_keys=True
+        )
+        kid = _b64url(hashlib.sha256(thumbprint_input.encode()).digest())
+        jwk = {"kty": "OKP", "crv": "Ed25519", "x": x, "kid": kid, "alg": ALGORITHM, "use": "sig"}
+        return cls(kid=kid, private_key=private_key, public_key=public_key, public_jwk=jwk)
+
+    @classmethod
+    def from_pem(cls, pem: bytes) -> SigningKey:
+        key = serialization.load_pem_private_key(pem, password=None)
+        if not isinstance(key, Ed25519PrivateKey):
+            raise ValueError("the signing key must be an Ed25519 private key (PEM, PKCS#8)")
+        return cls.from_private_key(key)
+
+    @classmethod
+    def generate(cls) -> SigningKey:
+        return cls.from_private_key(Ed25519PrivateKey.generate())
+
+    def private_pem(self) -> bytes:
+        return self.private_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+
+
+def load_or_create_signing_key(settings: Settings) -> SigningKey:
+    """The signing key from ``ATRIUM_AUTH__SIGNING_KEY``, or from its file.
+
+    When the file does not exist it is created (mode 0600) atomically: several workers
+    starting at once all end up with the same key, the first one written.
+
+    Raises:
+        ValueError: the configured key is not an Ed25519 PEM private key.
+    """
+    if settings.auth.signing_key is not None:
+        return SigningKey.from_pem(settings.auth.signing_key.get_secret_value().encode())
+    path = settings.signing_key_path
+    if not path.exists():
+        _create_key_file(path)
+    return SigningKey.from_pem(path.read_bytes())
+
+
+def _create_key_file(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(SigningKey.generate().private_pem())
+        try:
+            os.link(tmp, path)  # fails if another process won the race
+        except FileExistsError:
+            pass
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
+class AccessTokenClaims:
+    """The verified claims of an access token."""
+
+    user_id: uuid.UUID
+    session_id: uuid.UUID
+    jti: str
+    issued_at: int
+    expires_at: int
+
+
+class TokenService:
+    """Issues and verifies access tokens with one signing key and a set of verification keys."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        signing_key: SigningKey,
+        verification_keys: list[SigningKey] | None = None,
+    ) -> None:
+        self._issuer = settings.auth.issuer
+        self._audience = settings.auth.audience
+        self.ttl_seconds = settings.auth.access_token_ttl_seconds
+        self._signing_key = signing_key
+        self._keys = {k.kid: k for k in [signing_key, *(verification_keys or [])]}
+
+    def jwks(self) -> dict[str, list[dict[str, str]]]:
+        """The public keys as a JWK Set (RFC 7517 §5)."""
+        return {"keys": [k.public_jwk for k in self._keys.values()]}
+
+    def issue(self, *, user_id: uuid.UUID, session_id: uuid.UUID, now: datetime) -> str:
+        """A signed access token for ``user_id`` in ``session_id``, valid ``ttl_seconds``."""
+        iat = int(now.timestamp())
+        payload = {
+            "iss": self._issuer,
+            "aud": self._audience,
+            "sub": str(user_id),
+            "sid": str(session_id),
+            "client_id": self._audience,
+            "iat": iat,
+            "exp": iat + self.ttl_seconds,
+            "jti": secrets.token_urlsafe(16),
+        }
+        return jwt.encode(
+            payload,
+            self._signing_key.private_key,
+            algorithm=ALGORITHM,
+            headers={"kid": self._signing_key.kid, "typ": TOKEN_TYPE},
+        )
+
+    def verify(self, token: str, *, now: datetime) -> AccessTokenClaims:
+        """Verify ``token`` and return its claims.
+
+        Raises:
+            TokenError: for anything but a well-formed, unexpired token signed by one of
+                our keys with the expected algorithm, type, issuer and audience.
+        """
+        if not token or len(token) > MAX_TOKEN_LENGTH or token.count(".") != 2:
+            raise TokenError("malformed token")
+        try:
+            header = jwt.get_unverified_header(token)
+        except (jwt.PyJWTError, ValueError, TypeError) as exc:
+            raise TokenError("malformed header") from exc
+        if not isinstance(header, dict) or set(header) - _ALLOWED_HEADER:
+            raise TokenError("unexpected header parameters")
+        if header.get("alg") != ALGORITHM:
+            raise TokenError("unexpected algorithm")
+        typ = header.get("typ")
+        if not isinstance(typ, str) or typ.lower() not in _ACCEPTED_TYP:
+            raise TokenError("unexpected token type")
+        kid = header.get("kid")
+        key = self._keys.get(kid) if isinstance(kid, str) else None
+        if key is None:
+            raise TokenError("unknown key id")
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                key.public_key,
+                algorithms=[ALGORITHM],
+                audience=self._audience,
+                issuer=self._issuer,
+                # Time is checked below against the injectable clock.
+                options={
+                    "require": list(_REQUIRED_CLAIMS),
+                    "verify_exp": False,
+                    "verify_iat": False,
+                    "verify_nbf": False,
+                },
+            )
+        except (jwt.PyJWTError, ValueError, TypeError) as exc:
+            raise TokenError(f"verification failed: {type(exc).__name__}") from exc
+        return self._check_claims(claims, now)
+
+    def _check_claims(self, claims: dict[str, Any], now: datetime) -> AccessTokenClaims:
+        ts = now.timestamp()
+        exp, iat, nbf = claims.get("exp"), claims.get("iat"), claims.get("nbf", 0)
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (exp, iat, nbf)):
+            raise TokenError("non-integer time claim")
+        assert isinstance(exp, int) and isinstance(iat, int) and isinstance(nbf, int)
+        if exp <= ts:
+            raise TokenError("expired")
+        if iat > ts + CLOCK_SKEW_SECONDS or nbf > ts + CLOCK_SKEW_SECONDS:
+            raise TokenError("not yet valid")
+        if exp - iat > self.ttl_seconds + CLOCK_SKEW_SECONDS:
+            raise TokenError("lifetime longer than configured")
+        jti = claims.get("jti")
+        if not isinstance(jti, str):
+            raise TokenError("bad jti")
+        try:
+            user_id = uuid.UUID(str(claims["sub"]))
+            session_id = uuid.UUID(str(claims["sid"]))
+        except ValueError as exc:
+            raise TokenError("bad subject or session id") from exc
+        return AccessTokenClaims(
+            user_id=user_id, session_id=session_id, jti=jti, issued_at=iat, expires_at=exp
+        )

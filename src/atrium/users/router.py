@@ -1,0 +1,93 @@
+"""HTTP routes of the signed-in user's own account: /api/v1/users/me*."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Response, status
+
+from atrium.auth.dependencies import CurrentPrincipal
+from atrium.auth.exceptions import IncorrectPassword, SessionNotFound, WeakPassword
+from atrium.context import Ctx
+from atrium.core.db import DbSession
+from atrium.errors import InvalidToken, NotAuthenticated, ValidationFailed, problem_responses
+from atrium.users.schemas import (
+    AccountDeletion,
+    PasswordChange,
+    SessionRead,
+    UserRead,
+    UserUpdate,
+)
+from atrium.users.service import UserService
+
+router = APIRouter(prefix="/users/me", tags=["users"])
+
+_AUTH_ERRORS = (NotAuthenticated, InvalidToken)
+
+
+@router.get("", response_model=UserRead, responses=problem_responses(*_AUTH_ERRORS))
+async def read_me(principal: CurrentPrincipal) -> UserRead:
+    """The signed-in user's account."""
+    return principal.user
+
+
+@router.patch(
+    "",
+    response_model=UserRead,
+    responses=problem_responses(*_AUTH_ERRORS, ValidationFailed),
+)
+async def update_me(
+    body: UserUpdate, principal: CurrentPrincipal, db: DbSession, ctx: Ctx
+) -> UserRead:
+    """Change the signed-in user's account fields (`full_name`)."""
+    return await UserService(db, ctx).update(principal, body.model_dump(exclude_unset=True))
+
+
+@router.delete(
+    "",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=problem_responses(*_AUTH_ERRORS, IncorrectPassword, ValidationFailed),
+)
+async def delete_me(
+    body: AccountDeletion, principal: CurrentPrincipal, db: DbSession, ctx: Ctx
+) -> Response:
+    """Delete the signed-in user's account and all its sessions; requires the password."""
+    await UserService(db, ctx).delete_account(principal, body.password)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/password",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=problem_responses(*_AUTH_ERRORS, IncorrectPassword, WeakPassword, ValidationFailed),
+)
+async def change_password(
+    body: PasswordChange, principal: CurrentPrincipal, db: DbSession, ctx: Ctx
+) -> Response:
+    """Change the password; every other session of the account is revoked."""
+    await UserService(db, ctx).change_password(principal, body.current_password, body.new_password)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get(
+    "/sessions", response_model=list[SessionRead], responses=problem_responses(*_AUTH_ERRORS)
+)
+async def list_sessions(principal: CurrentPrincipal, db: DbSession, ctx: Ctx) -> list[SessionRead]:
+    """The signed-in user's live sessions, newest first; `current` marks this one."""
+    return await UserService(db, ctx).list_sessions(principal)
+
+
+@router.delete(
+    "/sessions/{session_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=problem_responses(*_AUTH_ERRORS, SessionNotFound, ValidationFailed),
+)
+async def revoke_session(
+    session_id: uuid.UUID, principal: CurrentPrincipal, db: DbSession, ctx: Ctx
+) -> Response:
+    """Revoke one of the signed-in user's sessions (log out that device)."""
+    await UserService(db, ctx).revoke_session(principal, session_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
