@@ -1,0 +1,164 @@
+"""Shared fixtures: a migrated database per test, the app with a movable clock, a client.
+
+Backends: every API test runs on the embedded default (SQLite file, in-process cache) and,
+when ``ATRIUM_TEST_DATABASE_URL`` is set, again on PostgreSQL (with Redis as the cache when
+``ATRIUM_TEST_REDIS_URL`` is set too). PostgreSQL tests get a database of their own,
+created for the run and dropped after it; each test starts from empty tables.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import event, make_url, text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from atrium import migrate
+from atrium.config import AuthSettings, DatabaseSettings, Environment, RedisSettings, Settings
+from atrium.context import AppContext
+from atrium.core.clock import FrozenClock
+from atrium.main import create_app
+from atrium.models import Base
+
+PG_URL = os.environ.get("ATRIUM_TEST_DATABASE_URL")
+REDIS_URL = os.environ.get("ATRIUM_TEST_REDIS_URL")
+BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
+
+# Fast hashing parameters for tests; the OWASP defaults are checked in test_passwords.
+FAST_ARGON2 = {"argon2_memory_cost_kib": 1024, "argon2_time_cost": 1}
+
+
+@dataclass
+class Database:
+    backend: str
+    url: str
+    template: Path | None = None
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file, copied for each test."""
+    path = tmp_path_factory.mktemp("template") / "atrium.db"
+    migrate.upgrade(f"sqlite+aiosqlite:///{path}")
+    return path
+
+
+def _run_on_server(sql: str) -> None:
+    """Run one statement on the PostgreSQL server of ATRIUM_TEST_DATABASE_URL (autocommit)."""
+    assert PG_URL is not None
+
+    async def run() -> None:
+        engine = create_async_engine(PG_URL, isolation_level="AUTOCOMMIT")
+        try:
+            async with engine.connect() as conn:
+                await conn.execute(text(sql))
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database for this run; dropped afterwards."""
+    assert PG_URL is not None
+    name = f"atrium_test_{uuid.uuid4().hex[:10]}"
+    _run_on_server(f'CREATE DATABASE "{name}"')
+    url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    migrate.upgrade(url)
+    yield url
+    _run_on_server(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=BACKENDS)
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Database:
+    if request.param == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_template")
+        path = tmp_path / "atrium.db"
+        shutil.copy(template, path)
+        return Database("sqlite", f"sqlite+aiosqlite:///{path}")
+    return Database("postgresql", request.getfixturevalue("pg_database"))
+
+
+@pytest.fixture
+def settings(database: Database, tmp_path: Path) -> Settings:
+    redis = RedisSettings()
+    if database.backend == "postgresql" and REDIS_URL:
+        redis = RedisSettings(url=REDIS_URL, key_prefix=f"atrium-test:{uuid.uuid4().hex}:")
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        environment=Environment.test,
+        data_dir=tmp_path / "var",
+        database=DatabaseSettings(url=database.url, auto_migrate=False),
+        redis=redis,
+        auth=AuthSettings(**FAST_ARGON2, hash_concurrency=4),
+    )
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock()
+
+
+@pytest.fixture
+async def app_ctx(settings: Settings, clock: FrozenClock, database: Database) -> AsyncIterator[Any]:
+    app = create_app(settings, clock)
+    async with app.router.lifespan_context(app):
+        yield app
+        if database.backend == "postgresql":
+            ctx: AppContext = app.state.ctx
+            async with ctx.engine.begin() as conn:
+                tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+                await conn.execute(text(f"TRUNCATE {tables} CASCADE"))
+
+
+@pytest.fixture
+def app(app_ctx: Any) -> Any:
+    return app_ctx
+
+
+@pytest.fixture
+def ctx(app: Any) -> AppContext:
+    context: AppContext = app.state.ctx
+    return context
+
+
+@pytest.fixture
+async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 51000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://atrium.test") as c:
+        yield c
+
+
+class QueryCounter:
+    def __init__(self) -> None:
+        self.statements: list[str] = []
+
+    @property
+    def count(self) -> int:
+        return len(self.statements)
+
+
+@pytest.fixture
+def queries(ctx: AppContext) -> Iterator[QueryCounter]:
+    """Counts SQL statements sent through the app's engine (all sessions)."""
+    counter = QueryCounter()
+
+    def before(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if not statement.lstrip().upper().startswith(("BEGIN", "PRAGMA")):
+            counter.statements.append(statement)
+
+    sync_engine = ctx.engine.sync_engine
+    event.listen(sync_engine, "before_cursor_execute", before)
+    yield counter
+    event.remove(sync_engine, "before_cursor_execute", before)
+
