@@ -1,6 +1,6 @@
 """Password policy after NIST SP 800-63B §5.1.1.2 (memorized secrets).
 
-Length 8–128 characters (settings), no composition rules, refused when it is a commonly
+Length 8 to 128 characters (settings), no composition rules, refused when it is a commonly
 used password (a shipped list of 19,640 entries, the Django project's list) or contains the
 account's email local part.
 """

@@ -25,9 +25,7 @@ class SessionRepository:
         self.db.add(token)
         await self.db.flush()
 
-    async def get_session_with_user(
-        self, session_id: uuid.UUID
-    ) -> tuple[AuthSession, User] | None:
+    async def get_session_with_user(self, session_id: uuid.UUID) -> tuple[AuthSession, User] | None:
         """One round-trip: the session and its user, for principal loading."""
         row = (
             await self.db.execute(
@@ -124,8 +122,6 @@ class SessionRepository:
     async def session_ids_of_user(self, user_id: uuid.UUID) -> list[uuid.UUID]:
         return list(
             (
-                await self.db.execute(
-                    select(AuthSession.id).where(AuthSession.user_id == user_id)
-                )
+                await self.db.execute(select(AuthSession.id).where(AuthSession.user_id == user_id))
             ).scalars()
         )

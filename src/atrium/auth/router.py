@@ -16,7 +16,13 @@ from atrium.auth.exceptions import (
     WeakPassword,
 )
 from atrium.auth.principal import user_read
-from atrium.auth.schemas import JWKSet, LogoutRequest, RefreshRequest, RegisterRequest, TokenResponse
+from atrium.auth.schemas import (
+    JWKSet,
+    LogoutRequest,
+    RefreshRequest,
+    RegisterRequest,
+    TokenResponse,
+)
 from atrium.auth.service import AuthService, ClientInfo
 from atrium.context import Ctx
 from atrium.core.db import DbSession
@@ -68,7 +74,7 @@ async def login(
     responses=problem_responses(InvalidRefreshToken, RefreshTokenReused, ValidationFailed),
 )
 async def refresh(body: RefreshRequest, db: DbSession, ctx: Ctx) -> TokenResponse:
-    """Exchange a refresh token for a new token pair; the old refresh token stops working (public)."""
+    """Exchange a refresh token for a new pair; the old one stops working (public)."""
     return await AuthService(db, ctx).refresh(body.refresh_token)
 
 

@@ -13,7 +13,9 @@ class RegisterRequest(RequestModel):
     """A new account. The password policy is checked by the service (422 ``weak_password``)."""
 
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{"email": "ada@example.com", "password": "correct horse battery"}]}
+        json_schema_extra={
+            "examples": [{"email": "ada@example.com", "password": "correct horse battery"}]
+        }
     )
 
     email: str = Field(max_length=320)
@@ -38,13 +40,15 @@ class TokenResponse(BaseModel):
 
     access_token: str
     refresh_token: str
-    token_type: Literal["bearer"] = "bearer"
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105 - RFC 6749 token type
     expires_in: int = Field(description="Lifetime of the access token in seconds.")
 
 
 class RefreshRequest(RequestModel):
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{"refresh_token": "dGhpcyBpcyBhbiBleGFtcGxlIHJlZnJlc2ggdG9rZW4"}]}
+        json_schema_extra={
+            "examples": [{"refresh_token": "dGhpcyBpcyBhbiBleGFtcGxlIHJlZnJlc2ggdG9rZW4"}]
+        }
     )
 
     refresh_token: str = Field(max_length=512)

@@ -87,10 +87,10 @@ class RedisCache:
 
     async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
         try:
-            values: list[bytes | None] = await self._redis.mget([self._k(k) for k in keys])
+            values = await self._redis.mget([self._k(k) for k in keys])
         except aioredis.RedisError as exc:
             raise CacheError(str(exc)) from exc
-        return values
+        return [v if isinstance(v, bytes) or v is None else str(v).encode() for v in values]
 
     async def set(self, key: str, value: bytes, ttl: float) -> None:
         try:
@@ -100,9 +100,7 @@ class RedisCache:
 
     async def add(self, key: str, value: bytes, ttl: float) -> bool:
         try:
-            result = await self._redis.set(
-                self._k(key), value, px=max(1, int(ttl * 1000)), nx=True
-            )
+            result = await self._redis.set(self._k(key), value, px=max(1, int(ttl * 1000)), nx=True)
         except aioredis.RedisError as exc:
             raise CacheError(str(exc)) from exc
         return bool(result)

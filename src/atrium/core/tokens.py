@@ -10,6 +10,7 @@ embedded ``jwk``/``jku``/``x5u`` can never choose the key; RFC 8725 §3.1, §3.1
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -27,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from atrium.config import Settings
 
 ALGORITHM = "EdDSA"
-TOKEN_TYPE = "at+jwt"
+TOKEN_TYPE = "at+jwt"  # noqa: S105 - a JWT "typ", not a secret
 _ACCEPTED_TYP = {"at+jwt", "application/at+jwt"}
 _ALLOWED_HEADER = {"alg", "typ", "kid"}
 _REQUIRED_CLAIMS = ("iss", "aud", "sub", "sid", "client_id", "iat", "exp", "jti")
@@ -38,6 +39,10 @@ CLOCK_SKEW_SECONDS = 30
 
 class TokenError(Exception):
     """The token is not a valid Atrium access token; the message says why (for logs)."""
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _b64url(data: bytes) -> str:
@@ -109,10 +114,8 @@ def _create_key_file(path: Path) -> None:
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(SigningKey.generate().private_pem())
-        try:
-            os.link(tmp, path)  # fails if another process won the race
-        except FileExistsError:
-            pass
+        with contextlib.suppress(FileExistsError):  # another process won the race
+            os.link(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -213,9 +216,11 @@ class TokenService:
     def _check_claims(self, claims: dict[str, Any], now: datetime) -> AccessTokenClaims:
         ts = now.timestamp()
         exp, iat, nbf = claims.get("exp"), claims.get("iat"), claims.get("nbf", 0)
-        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (exp, iat, nbf)):
+        if not (_is_int(exp) and _is_int(iat) and _is_int(nbf)):
             raise TokenError("non-integer time claim")
-        assert isinstance(exp, int) and isinstance(iat, int) and isinstance(nbf, int)
+        assert isinstance(exp, int)
+        assert isinstance(iat, int)
+        assert isinstance(nbf, int)
         if exp <= ts:
             raise TokenError("expired")
         if iat > ts + CLOCK_SKEW_SECONDS or nbf > ts + CLOCK_SKEW_SECONDS:

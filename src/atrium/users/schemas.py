@@ -54,7 +54,9 @@ class UserUpdate(RequestModel):
 class PasswordChange(RequestModel):
     model_config = ConfigDict(
         json_schema_extra={
-            "examples": [{"current_password": "old correct horse", "new_password": "new battery staple"}]
+            "examples": [
+                {"current_password": "old correct horse", "new_password": "new battery staple"}
+            ]
         }
     )
 
@@ -63,7 +65,9 @@ class PasswordChange(RequestModel):
 
 
 class AccountDeletion(RequestModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{"password": "correct horse battery"}]})
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"password": "correct horse battery"}]}
+    )
 
     password: str = Field(max_length=1024)
 

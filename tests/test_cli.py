@@ -1,0 +1,63 @@
+"""The ``atrium`` command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from atrium import __version__
+from atrium.cli import app
+from atrium.config import get_settings
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    for key in ("ATRIUM_DATABASE__URL", "ATRIUM_ADMIN_EMAIL", "ATRIUM_ADMIN_PASSWORD"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("ATRIUM_DATA_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("ATRIUM_AUTH__ARGON2_MEMORY_COST_KIB", "1024")
+    monkeypatch.setenv("ATRIUM_AUTH__ARGON2_TIME_COST", "1")
+    get_settings.cache_clear()
+    yield tmp_path / "var"
+    get_settings.cache_clear()
+
+
+def test_version_prints_the_package_version() -> None:
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.output.strip() == f"atrium {__version__}"
+
+
+def test_migrate_sql_prints_the_ddl_without_touching_a_database(data_dir: Path) -> None:
+    result = runner.invoke(app, ["migrate", "--sql"])
+    assert result.exit_code == 0, result.output
+    assert "CREATE TABLE user_account" in result.output
+    assert not (data_dir / "atrium.db").exists()
+
+
+def test_migrate_creates_the_embedded_database(data_dir: Path) -> None:
+    result = runner.invoke(app, ["migrate"])
+    assert result.exit_code == 0, result.output
+    assert (data_dir / "atrium.db").exists()
+
+
+def test_create_admin_creates_a_superuser_then_promotes(data_dir: Path) -> None:
+    args = ["create-admin", "--email", "root@example.com", "--password", "a long admin passphrase"]
+    first = runner.invoke(app, args)
+    assert first.exit_code == 0, first.output
+    assert first.output.startswith("created admin root@example.com")
+    second = runner.invoke(app, args)
+    assert second.exit_code == 0, second.output
+    assert second.output.startswith("promoted admin root@example.com")
+
+
+def test_create_admin_refuses_a_weak_password(data_dir: Path) -> None:
+    result = runner.invoke(
+        app, ["create-admin", "--email", "root@example.com", "--password", "password1"]
+    )
+    assert result.exit_code == 2
+    assert "weak_password" in result.output
