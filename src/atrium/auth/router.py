@@ -59,8 +59,10 @@ async def register(body: RegisterRequest, db: DbSession, ctx: Ctx) -> UserRead:
 )
 async def login(
     request: Request,
-    username: Annotated[str, Form(max_length=320, description="The account's email.")],
-    password: Annotated[str, Form(max_length=1024)],
+    username: Annotated[
+        str, Form(max_length=320, description="The account's email.", examples=["ada@example.com"])
+    ],
+    password: Annotated[str, Form(max_length=1024, examples=["correct horse battery staple"])],
     db: DbSession,
     ctx: Ctx,
 ) -> TokenResponse:
