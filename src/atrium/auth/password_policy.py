@@ -52,8 +52,8 @@ def check_password(password: str, *, email: str, settings: AuthSettings) -> None
         reasons.append(
             {"loc": ["body", "password"], "type": "common", "msg": "is a commonly used password"}
         )
-    local = email.rsplit("@", 1)[0].lower()
-    if len(local) >= _MIN_LOCAL_PART and local in lowered:
+    local = email.rsplit("@", 1)[0].casefold()
+    if len(local) >= _MIN_LOCAL_PART and local in pw.casefold():
         reasons.append(
             {
                 "loc": ["body", "password"],

@@ -10,6 +10,7 @@ from __future__ import annotations
 import unicodedata
 
 import anyio
+import argon2
 from pwdlib import PasswordHash
 from pwdlib.exceptions import UnknownHashError
 from pwdlib.hashers.argon2 import Argon2Hasher
@@ -53,6 +54,11 @@ class PasswordHasher:
                 _LegacyBcryptHasher(),
             )
         )
+        self._params = (
+            settings.argon2_time_cost,
+            settings.argon2_memory_cost_kib,
+            settings.argon2_parallelism,
+        )
         self._limiter = anyio.CapacityLimiter(settings.hash_concurrency)
         # A real hash to verify against when there is no such account, so that a wrong
         # email costs the same as a wrong password (OWASP Authentication Cheat Sheet).
@@ -63,9 +69,27 @@ class PasswordHasher:
 
     def verify_sync(self, password: str, stored_hash: str) -> tuple[bool, str | None]:
         try:
-            return self._hash.verify_and_update(normalize_password(password), stored_hash)
+            ok, new_hash = self._hash.verify_and_update(normalize_password(password), stored_hash)
         except (UnknownHashError, ValueError):
             return False, None
+        if new_hash is not None and self._at_least_as_strong(stored_hash):
+            new_hash = None
+        return ok, new_hash
+
+    def _at_least_as_strong(self, stored_hash: str) -> bool:
+        """An argon2id hash whose every parameter is >= the configured one is kept: lowering
+        the settings must never weaken stored hashes."""
+        if not stored_hash.startswith("$argon2id$"):
+            return False
+        try:
+            params = argon2.extract_parameters(stored_hash)
+        except argon2.exceptions.InvalidHashError:
+            return False
+        return (
+            params.time_cost >= self._params[0]
+            and params.memory_cost >= self._params[1]
+            and params.parallelism >= self._params[2]
+        )
 
     async def hash(self, password: str) -> str:
         """Hash ``password`` with argon2id in a worker thread."""
