@@ -230,11 +230,16 @@ class TokenService:
         jti = claims.get("jti")
         if not isinstance(jti, str):
             raise TokenError("bad jti")
+        sub, sid = claims.get("sub"), claims.get("sid")
+        if not isinstance(sub, str) or not isinstance(sid, str):
+            raise TokenError("bad subject or session id")
         try:
-            user_id = uuid.UUID(str(claims["sub"]))
-            session_id = uuid.UUID(str(claims["sid"]))
+            user_id, session_id = uuid.UUID(sub), uuid.UUID(sid)
         except ValueError as exc:
             raise TokenError("bad subject or session id") from exc
+        # Only the canonical form Atrium issues (no urn:uuid:, braces or upper case).
+        if str(user_id) != sub or str(session_id) != sid:
+            raise TokenError("bad subject or session id")
         return AccessTokenClaims(
             user_id=user_id, session_id=session_id, jti=jti, issued_at=iat, expires_at=exp
         )
