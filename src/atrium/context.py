@@ -30,7 +30,7 @@ class AppContext:
     started_at: float = field(default_factory=time.monotonic)
 
 
-def get_context(request: Request) -> AppContext:
+async def get_context(request: Request) -> AppContext:
     ctx: AppContext = request.app.state.ctx
     return ctx
 

@@ -131,7 +131,10 @@ def problem_responses(*errors: type[AppError]) -> dict[int | str, dict[str, Any]
     for err in errors:
         entry = out.setdefault(
             err.status,
-            {"model": ProblemDetails, "description": "", "content": {PROBLEM_JSON: {}}},
+            {
+                "description": "",
+                "content": {PROBLEM_JSON: {"schema": ProblemDetails.model_json_schema()}},
+            },
         )
         codes = [c for c in entry["description"].split(", ") if c]
         codes.append(f"`{err.code}`")
@@ -210,4 +213,19 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(sa_exc.OperationalError, _database_unavailable)
     app.add_exception_handler(sa_exc.InterfaceError, _database_unavailable)
     app.add_exception_handler(sa_exc.TimeoutError, _database_unavailable)
-    app.add_exception_handler(ConnectionError, _database_unavailable)
+    # Refused connections, unresolvable hosts and connect time-outs (all OSError).
+    app.add_exception_handler(OSError, _database_unavailable)
+
+    async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
+        # Runs in Starlette's outermost error middleware, outside RequestIdMiddleware:
+        # the request id is taken from the scope so the 500 still carries it.
+        request_id = request.scope.get("state", {}).get("request_id")
+        log.error("unhandled_error", error=type(exc).__name__, request_id=request_id)
+        return problem_response(
+            status=500,
+            code="internal_error",
+            title="Internal server error",
+            headers={"X-Request-ID": request_id} if request_id else None,
+        )
+
+    app.add_exception_handler(Exception, _internal_error)

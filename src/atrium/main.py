@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
 from atrium import __version__
-from atrium.api import api_router
+from atrium.api import include_api
 from atrium.auth.principal import PrincipalStore
 from atrium.auth.router import well_known_router
 from atrium.config import Settings, get_settings
@@ -87,5 +87,5 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.add_middleware(RequestIdMiddleware)
     app.include_router(health_router)
     app.include_router(well_known_router)
-    app.include_router(api_router)
+    include_api(app)
     return app

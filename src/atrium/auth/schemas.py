@@ -57,6 +57,12 @@ class RefreshRequest(RequestModel):
 class LogoutRequest(RequestModel):
     """Optional body of logout: the refresh token of the session, if the client has it."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"refresh_token": "dGhpcyBpcyBhbiBleGFtcGxlIHJlZnJlc2ggdG9rZW4"}]
+        }
+    )
+
     refresh_token: str | None = Field(default=None, max_length=512)
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import jwt
+from cachetools import LRUCache
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
@@ -129,6 +130,7 @@ class AccessTokenClaims:
     jti: str
     issued_at: int
     expires_at: int
+    not_before: int = 0
 
 
 class TokenService:
@@ -139,12 +141,18 @@ class TokenService:
         settings: Settings,
         signing_key: SigningKey,
         verification_keys: list[SigningKey] | None = None,
+        *,
+        verified_cache_size: int = 10_000,
     ) -> None:
         self._issuer = settings.auth.issuer
         self._audience = settings.auth.audience
         self.ttl_seconds = settings.auth.access_token_ttl_seconds
         self._signing_key = signing_key
         self._keys = {k.kid: k for k in [signing_key, *(verification_keys or [])]}
+        # Verified tokens by their exact text: a client sends the same token on every call
+        # until it expires, and the signature of a given byte string cannot change. Time is
+        # still checked on every call; revocation is checked by the caller.
+        self._verified: LRUCache[str, AccessTokenClaims] = LRUCache(maxsize=verified_cache_size)
 
     def jwks(self) -> dict[str, list[dict[str, str]]]:
         """The public keys as a JWK Set (RFC 7517 §5)."""
@@ -177,6 +185,10 @@ class TokenService:
             TokenError: for anything but a well-formed, unexpired token signed by one of
                 our keys with the expected algorithm, type, issuer and audience.
         """
+        cached = self._verified.get(token)
+        if cached is not None:
+            self._check_time(cached.issued_at, cached.expires_at, cached.not_before, now)
+            return cached
         if not token or len(token) > MAX_TOKEN_LENGTH or token.count(".") != 2:
             raise TokenError("malformed token")
         try:
@@ -211,20 +223,26 @@ class TokenService:
             )
         except (jwt.PyJWTError, ValueError, TypeError) as exc:
             raise TokenError(f"verification failed: {type(exc).__name__}") from exc
-        return self._check_claims(claims, now)
+        verified = self._check_claims(claims, now)
+        self._verified[token] = verified
+        return verified
+
+    @staticmethod
+    def _check_time(iat: int, exp: int, nbf: int, now: datetime) -> None:
+        ts = now.timestamp()
+        if exp <= ts:
+            raise TokenError("expired")
+        if iat > ts + CLOCK_SKEW_SECONDS or nbf > ts + CLOCK_SKEW_SECONDS:
+            raise TokenError("not yet valid")
 
     def _check_claims(self, claims: dict[str, Any], now: datetime) -> AccessTokenClaims:
-        ts = now.timestamp()
         exp, iat, nbf = claims.get("exp"), claims.get("iat"), claims.get("nbf", 0)
         if not (_is_int(exp) and _is_int(iat) and _is_int(nbf)):
             raise TokenError("non-integer time claim")
         assert isinstance(exp, int)
         assert isinstance(iat, int)
         assert isinstance(nbf, int)
-        if exp <= ts:
-            raise TokenError("expired")
-        if iat > ts + CLOCK_SKEW_SECONDS or nbf > ts + CLOCK_SKEW_SECONDS:
-            raise TokenError("not yet valid")
+        self._check_time(iat, exp, nbf, now)
         if exp - iat > self.ttl_seconds + CLOCK_SKEW_SECONDS:
             raise TokenError("lifetime longer than configured")
         jti = claims.get("jti")
@@ -241,5 +259,10 @@ class TokenService:
         if str(user_id) != sub or str(session_id) != sid:
             raise TokenError("bad subject or session id")
         return AccessTokenClaims(
-            user_id=user_id, session_id=session_id, jti=jti, issued_at=iat, expires_at=exp
+            user_id=user_id,
+            session_id=session_id,
+            jti=jti,
+            issued_at=iat,
+            expires_at=exp,
+            not_before=nbf,
         )

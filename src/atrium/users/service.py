@@ -62,6 +62,7 @@ class UserService:
         user.password_hash = await self.ctx.hasher.hash(new_password)
         user.updated_at = now
         await self.db.flush()
+        await self.ctx.principals.forget_user(user.id)
         revoked = await self.sessions.revoke_user_sessions(
             user.id, now, "password_changed", except_session=principal.session_id
         )
