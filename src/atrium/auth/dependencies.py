@@ -14,7 +14,7 @@ from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 
 from atrium.auth.principal import Principal
-from atrium.context import Ctx
+from atrium.context import AppContext
 from atrium.core.tokens import TokenError
 from atrium.errors import InvalidToken, NotAuthenticated
 
@@ -26,10 +26,12 @@ oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/login", auto_error=F
 
 async def current_principal(
     request: Request,
-    ctx: Ctx,
     token: Annotated[str | None, Depends(oauth2_scheme)],
 ) -> Principal:
     """Verify the bearer access token and resolve its principal (cached; see principal.py)."""
+    # The context is read from the app directly rather than through the Ctx dependency:
+    # this runs on every authenticated request, and each dependency level costs.
+    ctx: AppContext = request.app.state.ctx
     if not token:
         raise NotAuthenticated("A bearer access token is required.")
     now = ctx.clock.now()

@@ -42,6 +42,8 @@ class Principal:
 
     user: UserRead
     session_id: uuid.UUID
+    user_json: bytes
+    """``user`` serialised as JSON, as cached: routes that return the user send these bytes."""
 
     @property
     def user_id(self) -> uuid.UUID:
@@ -102,7 +104,9 @@ class PrincipalStore:
                 raise InvalidToken("The session has been revoked.")
             if state == _ACTIVE and snapshot is not None:
                 return Principal(
-                    user=UserRead.model_validate_json(snapshot), session_id=claims.session_id
+                    user=UserRead.model_validate_json(snapshot),
+                    session_id=claims.session_id,
+                    user_json=snapshot,
                 )
         return await self._load(claims, now, skey, ukey)
 
@@ -116,12 +120,15 @@ class PrincipalStore:
         session, user = row
         if not _session_usable(session, user, claims, now):
             raise InvalidToken("The session is no longer valid.")
-        principal = Principal(user=user_read(user), session_id=session.id)
+        snapshot = user_read(user)
+        principal = Principal(
+            user=snapshot, session_id=session.id, user_json=snapshot.model_dump_json().encode()
+        )
         if self._ttl > 0:
             ttl = min(self._ttl, (session.expires_at - now).total_seconds())
             try:
                 await self._cache.add(skey, _ACTIVE, ttl)
-                await self._cache.set(ukey, principal.user.model_dump_json().encode(), self._ttl)
+                await self._cache.set(ukey, principal.user_json, self._ttl)
             except CacheError as exc:
                 log.warning("principal_cache_unavailable", error=str(exc))
         return principal

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 import redis.asyncio as aioredis
+from aiodataloader import DataLoader
 from cachetools import TLRUCache
 
 from atrium.config import Settings
@@ -74,23 +75,34 @@ class MemoryCache:
 
 
 class RedisCache:
-    """Redis-backed cache shared by every node; errors surface as :class:`CacheError`."""
+    """Redis-backed cache shared by every node; errors surface as :class:`CacheError`.
+
+    Reads are coalesced: every ``get_many`` issued in the same event-loop tick is sent as
+    one ``MGET`` (a DataLoader, aiodataloader), so a burst of authenticated requests costs
+    one Redis round-trip instead of one each.
+    """
 
     def __init__(self, url: str, *, prefix: str, socket_timeout: float) -> None:
         self._redis = aioredis.Redis.from_url(
             url, socket_timeout=socket_timeout, socket_connect_timeout=socket_timeout
         )
         self._prefix = prefix
+        self._loader: DataLoader[str, bytes | None] = DataLoader(
+            self._mget, cache=False, max_batch_size=512
+        )
 
-    def _k(self, key: str) -> str:
-        return self._prefix + key
-
-    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+    async def _mget(self, keys: list[str]) -> list[bytes | None]:
         try:
             values = await self._redis.mget([self._k(k) for k in keys])
         except aioredis.RedisError as exc:
             raise CacheError(str(exc)) from exc
         return [v if isinstance(v, bytes) or v is None else str(v).encode() for v in values]
+
+    def _k(self, key: str) -> str:
+        return self._prefix + key
+
+    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        return await self._loader.load_many(keys)
 
     async def set(self, key: str, value: bytes, ttl: float) -> None:
         try:

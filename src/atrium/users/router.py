@@ -26,9 +26,10 @@ _AUTH_ERRORS = (NotAuthenticated, InvalidToken)
 
 
 @router.get("", response_model=UserRead, responses=problem_responses(*_AUTH_ERRORS))
-async def read_me(principal: CurrentPrincipal) -> UserRead:
+async def read_me(principal: CurrentPrincipal) -> Response:
     """The signed-in user's account."""
-    return principal.user
+    # The cached snapshot is already this route's JSON (UserRead): send it as it is.
+    return Response(content=principal.user_json, media_type="application/json")
 
 
 @router.patch(
