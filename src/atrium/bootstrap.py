@@ -42,12 +42,16 @@ async def ensure_admin(settings: Settings, email: str, password: str) -> tuple[U
                 return existing, False
             check_password(password, email=normalized.address, settings=settings.auth)
             hasher = PasswordHasher(settings.auth)
+            try:
+                password_hash = await hasher.hash(password)
+            finally:
+                hasher.close()
             now = SystemClock().now()
             user = User(
                 id=uuid.uuid4(),
                 email=normalized.address,
                 email_normalized=normalized.key,
-                password_hash=await anyio.to_thread.run_sync(hasher.hash_sync, password),
+                password_hash=password_hash,
                 status=UserStatus.active.value,
                 is_superuser=True,
                 created_at=now,

@@ -57,6 +57,7 @@ class AuthSettings(BaseModel):
     argon2_time_cost: int = Field(default=2, ge=1)
     argon2_parallelism: int = Field(default=1, ge=1)
     hash_concurrency: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
+    hash_thread_niceness: int = Field(default=10, ge=0, le=19)
     password_min_length: int = Field(default=8, ge=8)
     password_max_length: int = Field(default=128, ge=64, le=1024)
     principal_cache_ttl_seconds: float = Field(default=5.0, ge=0)

@@ -73,6 +73,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         try:
             yield
         finally:
+            ctx.hasher.close()
             await ctx.cache.close()
             await ctx.engine.dispose()
 

@@ -1,15 +1,24 @@
 """Password hashing: argon2id for new hashes, bcrypt accepted for legacy ones.
 
 Parameters default to the OWASP Password Storage Cheat Sheet (argon2id, m=19 MiB, t=2,
-p=1). Hashing is CPU-bound and runs in worker threads, bounded by ``hash_concurrency``, so
-that the event loop keeps serving other requests while logins are being verified.
+p=1). Hashing is CPU-bound and runs in a dedicated pool of ``hash_concurrency`` threads
+(argon2-cffi releases the GIL), so the event loop keeps serving other requests while
+logins are verified. The pool's threads run at a lower scheduling priority
+(``hash_thread_niceness``, Linux per-thread nice): when the CPU is contended, the event
+loop's thread wins it, and a login storm slows logins down rather than everything else.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
+import threading
 import unicodedata
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
-import anyio
 import argon2
 from pwdlib import PasswordHash
 from pwdlib.exceptions import UnknownHashError
@@ -17,6 +26,8 @@ from pwdlib.hashers.argon2 import Argon2Hasher
 from pwdlib.hashers.bcrypt import BcryptHasher
 
 from atrium.config import AuthSettings
+
+_T = TypeVar("_T")
 
 # bcrypt reads at most 72 bytes; hashes made by older bcrypt libraries silently truncated.
 _BCRYPT_MAX_BYTES = 72
@@ -59,7 +70,12 @@ class PasswordHasher:
             settings.argon2_memory_cost_kib,
             settings.argon2_parallelism,
         )
-        self._limiter = anyio.CapacityLimiter(settings.hash_concurrency)
+        self._executor = ThreadPoolExecutor(
+            max_workers=settings.hash_concurrency,
+            thread_name_prefix="atrium-hash",
+            initializer=_lower_thread_priority,
+            initargs=(settings.hash_thread_niceness,),
+        )
         # A real hash to verify against when there is no such account, so that a wrong
         # email costs the same as a wrong password (OWASP Authentication Cheat Sheet).
         self._dummy_hash = self._hash.hash("atrium-dummy-password-for-timing")
@@ -93,15 +109,25 @@ class PasswordHasher:
 
     async def hash(self, password: str) -> str:
         """Hash ``password`` with argon2id in a worker thread."""
-        return await anyio.to_thread.run_sync(self.hash_sync, password, limiter=self._limiter)
+        return await self._run(self.hash_sync, password)
 
     async def verify(self, password: str, stored_hash: str | None) -> tuple[bool, str | None]:
         """Verify in a worker thread; ``stored_hash=None`` verifies against a dummy hash."""
         if stored_hash is None:
-            await anyio.to_thread.run_sync(
-                self.verify_sync, password, self._dummy_hash, limiter=self._limiter
-            )
+            await self._run(self.verify_sync, password, self._dummy_hash)
             return False, None
-        return await anyio.to_thread.run_sync(
-            self.verify_sync, password, stored_hash, limiter=self._limiter
-        )
+        return await self._run(self.verify_sync, password, stored_hash)
+
+    async def _run(self, fn: Callable[..., _T], *args: str) -> _T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    def close(self) -> None:
+        """Stop the hashing threads (queued work is dropped)."""
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _lower_thread_priority(niceness: int) -> None:
+    if niceness > 0 and hasattr(os, "setpriority"):
+        # On Linux a thread is a task of its own: this lowers only this thread's priority.
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
