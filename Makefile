@@ -40,5 +40,9 @@ pytest: .venv/.synced
 
 test: lint typecheck pytest
 
+bench: .venv/.synced
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(UV) run --frozen python bench/run.py
+
 clean:
 	rm -rf .venv .tools .pytest_cache .mypy_cache .ruff_cache
