@@ -23,7 +23,14 @@ from sqlalchemy import event, make_url, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from atrium import migrate
-from atrium.config import AuthSettings, DatabaseSettings, Environment, RedisSettings, Settings
+from atrium.config import (
+    AuthSettings,
+    DatabaseSettings,
+    Environment,
+    RateLimitSettings,
+    RedisSettings,
+    Settings,
+)
 from atrium.context import AppContext
 from atrium.core.clock import FrozenClock
 from atrium.main import create_app
@@ -101,6 +108,9 @@ def settings(database: Database, tmp_path: Path) -> Settings:
         database=DatabaseSettings(url=database.url, auto_migrate=False),
         redis=redis,
         auth=AuthSettings(**FAST_ARGON2, hash_concurrency=4),
+        # Rate limits are exercised by tests/core/test_ratelimit.py and
+        # tests/auth/test_bruteforce.py, which turn them on.
+        rate_limit=RateLimitSettings(enabled=False),
     )
 
 

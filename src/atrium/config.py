@@ -69,6 +69,57 @@ class AuthSettings(BaseModel):
         return self
 
 
+class HttpSettings(BaseModel):
+    """The HTTP edge: body size, CORS, proxies, headers, access log."""
+
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    cors_origins: list[str] = []
+    cors_allow_credentials: bool = False
+    trusted_proxies: list[str] = []
+    hsts_max_age_seconds: int = Field(default=31_536_000, ge=0)
+    access_log: bool = True
+
+
+class RateLimitSettings(BaseModel):
+    """Moving-window limits in the `limits` notation (``"5/minute;50/hour"``)."""
+
+    enabled: bool = True
+    fail_open: bool = True
+    registration: str = "5/minute;20/hour"
+    login: str = "20/minute;200/hour"
+    refresh: str = "60/minute"
+    forgot_password: str = "5/hour"  # noqa: S105 - a rate, not a password
+    resend_verification: str = "3/hour"
+    uploads: str = "30/hour"
+    # Brute-force defence: failed logins per account and per IP within the window; past
+    # the threshold each further attempt waits base * 2^(failures - threshold) seconds,
+    # capped (a growing delay, never a permanent lock).
+    login_failure_window: str = "100/hour"
+    login_failures_per_account: int = Field(default=5, ge=1)
+    login_failures_per_ip: int = Field(default=20, ge=1)
+    login_delay_base_seconds: float = Field(default=1.0, gt=0)
+    login_delay_max_seconds: float = Field(default=900.0, gt=0)
+
+    def limits(self) -> dict[str, str]:
+        return {
+            "register": self.registration,
+            "login": self.login,
+            "refresh": self.refresh,
+            "forgot_password": self.forgot_password,
+            "resend_verification": self.resend_verification,
+            "uploads": self.uploads,
+            "login_failures_account": self.login_failure_window,
+            "login_failures_ip": self.login_failure_window,
+        }
+
+
+class MetricsSettings(BaseModel):
+    """``/metrics``: on by default; protect it with a bearer token in production."""
+
+    enabled: bool = True
+    token: SecretStr | None = None
+
+
 class Settings(BaseSettings):
     """All of Atrium's settings. Read once through :func:`get_settings`."""
 
@@ -86,10 +137,17 @@ class Settings(BaseSettings):
     log_format: Literal["console", "json"] | None = None
     admin_email: str | None = None
     admin_password: SecretStr | None = None
+    # Sentry (sentry-sdk) error reporting when a DSN is set; PII is scrubbed before sending.
+    sentry_dsn: SecretStr | None = None
+    sentry_sample_rate: float = Field(default=1.0, ge=0, le=1)
+    sentry_traces_sample_rate: float = Field(default=0.0, ge=0, le=1)
 
     database: DatabaseSettings = DatabaseSettings()
     redis: RedisSettings = RedisSettings()
     auth: AuthSettings = AuthSettings()
+    http: HttpSettings = HttpSettings()
+    rate_limit: RateLimitSettings = RateLimitSettings()
+    metrics: MetricsSettings = MetricsSettings()
 
     @model_validator(mode="after")
     def _production_requires_explicit_choices(self) -> Settings:

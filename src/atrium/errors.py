@@ -201,6 +201,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def _database_unavailable(_: Request, exc: Exception) -> JSONResponse:
         log.warning("database_unavailable", error=type(exc).__name__)
+        if isinstance(exc, sa_exc.TimeoutError):
+            from atrium.core.metrics import DB_POOL_TIMEOUTS
+
+            DB_POOL_TIMEOUTS.inc()
         err = ServiceUnavailable("The database is not reachable; try again shortly.")
         return problem_response(
             status=err.status,

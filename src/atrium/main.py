@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 
 import anyio
 from fastapi import FastAPI
-from fastapi_offline import FastAPIOffline
+from fastapi.middleware.cors import CORSMiddleware
 
 from atrium import __version__
 from atrium.api import include_api
@@ -21,14 +21,19 @@ from atrium.auth.principal import PrincipalStore
 from atrium.auth.router import well_known_router
 from atrium.config import Settings, get_settings
 from atrium.context import AppContext
+from atrium.core import metrics
 from atrium.core.cache import create_cache
 from atrium.core.clock import Clock, SystemClock
 from atrium.core.db import create_engine, create_sessionmaker
 from atrium.core.logging import configure_logging
-from atrium.core.middleware import RequestIdMiddleware
+from atrium.core.middleware import EdgeMiddleware
 from atrium.core.passwords import PasswordHasher
+from atrium.core.ratelimit import RateLimiter
+from atrium.core.sentry import init_sentry
 from atrium.core.tokens import TokenService, load_or_create_signing_key
+from atrium.docs_ui.router import install_docs
 from atrium.errors import install_error_handlers
+from atrium.health.router import metrics_router
 from atrium.health.router import router as health_router
 
 DESCRIPTION = """
@@ -56,6 +61,7 @@ async def build_context(settings: Settings, clock: Clock) -> AppContext:
         hasher=hasher,
         tokens=TokenService(settings, signing_key),
         principals=PrincipalStore(cache, sessionmaker, settings),
+        ratelimiter=RateLimiter(settings),
     )
 
 
@@ -64,29 +70,55 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     settings = settings or get_settings()
     clock = clock or SystemClock()
     configure_logging(settings)
+    init_sentry(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ctx = await build_context(settings, clock)
         app.state.ctx = ctx
         app.state.sessionmaker = ctx.sessionmaker
+        metrics.register_pool(ctx.engine.pool)
         try:
             yield
         finally:
+            metrics.unregister_pool(ctx.engine.pool)
             ctx.hasher.close()
             await ctx.cache.close()
             await ctx.engine.dispose()
 
-    app = FastAPIOffline(
+    app = FastAPI(
         title=settings.product_name,
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
         swagger_ui_parameters={"persistAuthorization": True},
+        max_body_size=settings.http.max_body_bytes,
     )
     install_error_handlers(app)
-    app.add_middleware(RequestIdMiddleware)
+    if settings.http.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.http.cors_origins,
+            allow_credentials=settings.http.cors_allow_credentials,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+            expose_headers=[
+                "X-Request-ID",
+                "Retry-After",
+                "RateLimit-Limit",
+                "RateLimit-Remaining",
+                "RateLimit-Reset",
+            ],
+            max_age=600,
+        )
+    # Added last, so outermost: CORS answers and errors get its headers and log line too.
+    app.add_middleware(EdgeMiddleware, settings=settings.http)
+    install_docs(app)
     app.include_router(health_router)
+    if settings.metrics.enabled:
+        app.include_router(metrics_router)
     app.include_router(well_known_router)
     include_api(app)
     return app

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from atrium import __version__
-from atrium.config import AuthSettings, DatabaseSettings, Environment, Settings
+from atrium.config import AuthSettings, DatabaseSettings, Environment, HttpSettings, Settings
 from atrium.context import AppContext
 from atrium.core.clock import FrozenClock
 from atrium.main import create_app
@@ -234,6 +234,12 @@ async def test_database_unavailable_response_has_a_request_id(
     response = await down_client.post(**DB_REQUESTS["register"])
 
     assert GENERATED_ID.match(response.headers.get("x-request-id", ""))
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The test client (203.0.113.7) is a trusted proxy here, so its request ids count."""
+    return settings.model_copy(update={"http": HttpSettings(trusted_proxies=["203.0.113.0/24"])})
 
 
 @pytest.mark.parametrize(

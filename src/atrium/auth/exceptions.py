@@ -57,3 +57,18 @@ class IncorrectPassword(AppError):
 class SessionNotFound(NotFound):
     code = "session_not_found"
     title = "Session not found"
+
+
+class LoginThrottled(AppError):
+    """Too many failed logins for this account or address: wait ``Retry-After`` seconds."""
+
+    status = 429
+    code = "login_throttled"
+    title = "Too many failed logins"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(
+            "Too many failed login attempts; try again later.",
+            headers={"Retry-After": str(retry_after)},
+        )
+        self.retry_after = retry_after

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from atrium.auth.repository import SessionRepository
 from atrium.config import Settings
+from atrium.core import metrics
 from atrium.core.cache import Cache, CacheError
 from atrium.core.tokens import CLOCK_SKEW_SECONDS, AccessTokenClaims
 from atrium.errors import InvalidToken
@@ -101,13 +102,16 @@ class PrincipalStore:
                 log.warning("principal_cache_unavailable", error=str(exc))
                 state = snapshot = None
             if state == _REVOKED:
+                metrics.CACHE_LOOKUPS.labels("principal", "hit").inc()
                 raise InvalidToken("The session has been revoked.")
             if state == _ACTIVE and snapshot is not None:
+                metrics.CACHE_LOOKUPS.labels("principal", "hit").inc()
                 return Principal(
                     user=UserRead.model_validate_json(snapshot),
                     session_id=claims.session_id,
                     user_json=snapshot,
                 )
+            metrics.CACHE_LOOKUPS.labels("principal", "miss").inc()
         return await self._load(claims, now, skey, ukey)
 
     async def _load(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Form, Request, Response, status
+from fastapi import APIRouter, Body, Depends, Form, Request, Response, status
 
 from atrium.auth.dependencies import CurrentPrincipal
 from atrium.auth.exceptions import (
@@ -12,6 +12,7 @@ from atrium.auth.exceptions import (
     InvalidCredentials,
     InvalidEmail,
     InvalidRefreshToken,
+    LoginThrottled,
     RefreshTokenReused,
     WeakPassword,
 )
@@ -26,6 +27,7 @@ from atrium.auth.schemas import (
 from atrium.auth.service import AuthService, ClientInfo
 from atrium.context import Ctx
 from atrium.core.db import DbSession
+from atrium.core.ratelimit import RateLimited, rate_limit
 from atrium.errors import InvalidToken, NotAuthenticated, ValidationFailed, problem_responses
 from atrium.users.schemas import UserRead
 
@@ -44,7 +46,10 @@ def client_info(request: Request) -> ClientInfo:
     "/register",
     status_code=status.HTTP_201_CREATED,
     response_model=UserRead,
-    responses=problem_responses(EmailTaken, InvalidEmail, WeakPassword, ValidationFailed),
+    responses=problem_responses(
+        EmailTaken, InvalidEmail, WeakPassword, ValidationFailed, RateLimited
+    ),
+    dependencies=[Depends(rate_limit("register"))],
 )
 async def register(body: RegisterRequest, db: DbSession, ctx: Ctx) -> UserRead:
     """Register a new account (public)."""
@@ -55,7 +60,8 @@ async def register(body: RegisterRequest, db: DbSession, ctx: Ctx) -> UserRead:
 @router.post(
     "/login",
     response_model=TokenResponse,
-    responses=problem_responses(InvalidCredentials, ValidationFailed),
+    responses=problem_responses(InvalidCredentials, ValidationFailed, RateLimited, LoginThrottled),
+    dependencies=[Depends(rate_limit("login"))],
 )
 async def login(
     request: Request,
@@ -73,7 +79,10 @@ async def login(
 @router.post(
     "/refresh",
     response_model=TokenResponse,
-    responses=problem_responses(InvalidRefreshToken, RefreshTokenReused, ValidationFailed),
+    responses=problem_responses(
+        InvalidRefreshToken, RefreshTokenReused, ValidationFailed, RateLimited
+    ),
+    dependencies=[Depends(rate_limit("refresh"))],
 )
 async def refresh(body: RefreshRequest, db: DbSession, ctx: Ctx) -> TokenResponse:
     """Exchange a refresh token for a new pair; the old one stops working (public)."""

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from atrium.auth.bruteforce import LoginThrottle, subject_key
 from atrium.auth.exceptions import (
     InvalidCredentials,
     InvalidEmail,
@@ -29,6 +30,7 @@ from atrium.auth.principal import Principal
 from atrium.auth.repository import SessionRepository
 from atrium.auth.schemas import TokenResponse
 from atrium.context import AppContext
+from atrium.core import metrics
 from atrium.models import AuthSession, RefreshToken, User, UserStatus
 from atrium.users.email import normalize_email
 from atrium.users.repository import UserRepository
@@ -87,6 +89,7 @@ class AuthService:
             updated_at=now,
         )
         await self.users.add(user)
+        metrics.REGISTRATIONS.inc()
         log.info("user_registered", user_id=str(user.id))
         return user
 
@@ -104,17 +107,29 @@ class AuthService:
             key = normalize_email(email).key
         except InvalidEmail:
             key = None
+        throttle = LoginThrottle(self.ctx)
+        account = subject_key(key or email.strip().casefold())
+        ip = client.ip_address or "unknown"
+        await throttle.check(account, ip)
         user = await self.users.get_by_email_key(key) if key else None
         ok, upgraded_hash = await self.ctx.hasher.verify(
             password, user.password_hash if user else None
         )
         if user is None or not ok or user.status != UserStatus.active.value:
-            log.info("login_failed", user_id=str(user.id) if user else None)
+            reason = (
+                "unknown_account" if user is None else ("bad_password" if not ok else "inactive")
+            )
+            metrics.LOGINS.labels("failure").inc()
+            log.info("login_failed", user_id=str(user.id) if user else None, reason=reason)
+            if await throttle.failed(account, ip) and user is not None:
+                log.warning("login_throttled", user_id=str(user.id))
             raise InvalidCredentials("The email or password is incorrect.")
         now = self.ctx.clock.now()
+        await throttle.succeeded(account)
         await self.users.record_login(user.id, now, upgraded_hash)
         tokens = await self._open_session(user.id, now, client)
-        log.info("login_succeeded", user_id=str(user.id), hash_upgraded=upgraded_hash is not None)
+        metrics.LOGINS.labels("success").inc()
+        log.info("login_succeeded", user_id=str(user.id), rehashed=upgraded_hash is not None)
         return tokens
 
     async def _open_session(
@@ -162,12 +177,14 @@ class AuthService:
         now = self.ctx.clock.now()
         row = await self.sessions.get_refresh_token(hash_refresh_token(raw_token))
         if row is None:
+            metrics.REFRESHES.labels("invalid").inc()
             raise InvalidRefreshToken("The refresh token is not valid.")
         token, session, user = row
         if token.used_at is not None or not await self.sessions.mark_refresh_token_used(
             token.id, now
         ):
             await self._revoke([session.id], now, "refresh_token_reused")
+            metrics.REFRESHES.labels("reused").inc()
             log.warning("refresh_token_reuse_detected", session_id=str(session.id))
             raise RefreshTokenReused(
                 "This refresh token was already used; the session has been revoked."
@@ -181,6 +198,7 @@ class AuthService:
             or idle_limit <= now
             or user.status != UserStatus.active.value
         ):
+            metrics.REFRESHES.labels("expired").inc()
             raise InvalidRefreshToken("The session has ended; log in again.")
         raw = new_refresh_token()
         await self.sessions.add_refresh_token(
@@ -192,6 +210,7 @@ class AuthService:
             )
         )
         await self.sessions.touch_session(session.id, now)
+        metrics.REFRESHES.labels("success").inc()
         return self._token_response(user.id, session.id, raw, now)
 
     async def logout(self, principal: Principal, refresh_token: str | None) -> None:

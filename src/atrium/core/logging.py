@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Mapping, MutableMapping
+from typing import Any
 
 import structlog
 
 from atrium.config import Settings
+from atrium.core.redaction import scrub
+
+
+def _redact(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> Mapping[str, Any]:
+    cleaned: dict[str, Any] = scrub(dict(event_dict))
+    return cleaned
 
 
 def configure_logging(settings: Settings) -> None:
@@ -20,6 +28,7 @@ def configure_logging(settings: Settings) -> None:
         renderer = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     shared: list[structlog.typing.Processor] = [
         structlog.contextvars.merge_contextvars,
+        _redact,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]

@@ -1,43 +1,176 @@
-"""Pure ASGI middleware (no BaseHTTPMiddleware: it costs a task per request)."""
+"""The edge of the application: one pure ASGI middleware for what every request needs.
+
+One middleware rather than several (and no ``BaseHTTPMiddleware``, which costs a task per
+request): it resolves the client address behind trusted proxies, assigns the request id,
+adds the security headers, and logs and counts the request once it is answered.
+"""
 
 from __future__ import annotations
 
+import ipaddress
 import re
+import time
 import uuid
+from collections.abc import Iterable
 
+import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from atrium.config import HttpSettings
+from atrium.core import metrics
+
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_FORWARDED_FOR = re.compile(r'for="?\[?([^\]";,]+)', re.I)
+_FORWARDED_PROTO = re.compile(r'proto="?(https?)', re.I)
+
+access_log = structlog.get_logger("atrium.access")
+
+API_CSP = b"default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+
+_BASE_HEADERS: list[tuple[bytes, bytes]] = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (
+        b"permissions-policy",
+        b"accelerometer=(), camera=(), geolocation=(), gyroscope=(), magnetometer=(), "
+        b"microphone=(), payment=(), usb=(), interest-cohort=()",
+    ),
+    (b"cross-origin-opener-policy", b"same-origin"),
+]
 
 
-class RequestIdMiddleware:
-    """Give every response an ``X-Request-ID``: the caller's when well-formed, else a new one.
+class TrustedProxies:
+    """Addresses (or networks) whose forwarding headers are believed."""
 
-    The id is kept in ``scope["state"]["request_id"]`` for logs and audit events.
+    def __init__(self, entries: Iterable[str]) -> None:
+        self._networks = [ipaddress.ip_network(e, strict=False) for e in entries]
+
+    def __bool__(self) -> bool:
+        return bool(self._networks)
+
+    def trusts(self, host: str | None) -> bool:
+        if not host or not self._networks:
+            return False
+        try:
+            addr = ipaddress.ip_address(host)
+        except ValueError:
+            return False
+        return any(addr in net for net in self._networks)
+
+    def client_from_chain(self, peer: str, hops: list[str]) -> str:
+        """The first address, from the right, that is not a trusted proxy (OWASP advice:
+        never take the left-most entry, which the client controls)."""
+        current = peer
+        for hop in reversed(hops):
+            if not self.trusts(current):
+                break
+            current = hop
+        return current
+
+
+class EdgeMiddleware:
+    """Client address, request id, security headers, access log and request metrics.
+
+    - ``X-Forwarded-For``/``X-Forwarded-Proto`` and ``Forwarded`` (RFC 7239) are used only
+      when the direct peer is in ``http.trusted_proxies``.
+    - ``X-Request-ID`` is accepted from a trusted proxy when well-formed, otherwise
+      generated; it is echoed on every response and kept in ``scope["state"]``.
+    - Security headers on every response (OWASP Secure Headers); a strict CSP unless the
+      route set its own (the docs pages); HSTS when the request came over HTTPS.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, settings: HttpSettings) -> None:
         self.app = app
+        self.proxies = TrustedProxies(settings.trusted_proxies)
+        self.access_log_enabled = settings.access_log
+        self.hsts = (
+            b"strict-transport-security",
+            f"max-age={settings.hsts_max_age_seconds}; includeSubDomains".encode(),
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = None
-        for name, value in scope["headers"]:
-            if name == b"x-request-id":
-                candidate = value.decode("latin-1")
-                if _REQUEST_ID_RE.match(candidate):
-                    request_id = candidate
-                break
-        if request_id is None:
-            request_id = uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = request_id
-        header = (b"x-request-id", request_id.encode("latin-1"))
+        start = time.perf_counter()
+        client = scope.get("client")
+        peer = client[0] if client else None
+        incoming_id = None
+        if self.proxies and self.proxies.trusts(peer):
+            incoming_id = self._apply_forwarding(scope, peer)
+        request_id = (
+            incoming_id if incoming_id and _REQUEST_ID_RE.match(incoming_id) else uuid.uuid4().hex
+        )
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        extra = [*_BASE_HEADERS, (b"x-request-id", request_id.encode())]
+        if scope.get("scheme") == "https":
+            extra.append(self.hsts)
+        status = 500
 
-        async def send_with_id(message: Message) -> None:
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), header]
+                status = message["status"]
+                headers = list(message.get("headers", []))
+                if not any(k == b"content-security-policy" for k, _ in headers):
+                    headers.append((b"content-security-policy", API_CSP))
+                headers.extend(extra)
+                limit_state = state.get("ratelimit")
+                if limit_state is not None and not any(k == b"ratelimit-limit" for k, _ in headers):
+                    headers.extend(
+                        (k.lower().encode(), v.encode()) for k, v in limit_state.headers().items()
+                    )
+                message["headers"] = headers
             await send(message)
 
-        await self.app(scope, receive, send_with_id)
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            elapsed = time.perf_counter() - start
+            route = scope.get("route")
+            template = (
+                getattr(route, "path_format", None) or getattr(route, "path", None) or "unmatched"
+            )
+            method = scope.get("method", "")
+            metrics.observe_request(method, template, status, elapsed)
+            if self.access_log_enabled:
+                principal = state.get("principal")
+                access_log.info(
+                    "request",
+                    method=method,
+                    route=template,
+                    status=status,
+                    latency_ms=round(elapsed * 1000, 2),
+                    request_id=request_id,
+                    user_id=str(principal.user_id) if principal is not None else None,
+                    client_ip=(scope.get("client") or (None,))[0],
+                )
+
+    def _apply_forwarding(self, scope: Scope, peer: str | None) -> str | None:
+        """Rewrite client and scheme from trusted forwarding headers; the incoming request id."""
+        xff = xfp = forwarded = request_id = None
+        for name, value in scope["headers"]:
+            if name == b"x-forwarded-for":
+                xff = value.decode("latin-1")
+            elif name == b"x-forwarded-proto":
+                xfp = value.decode("latin-1").strip().lower()
+            elif name == b"forwarded":
+                forwarded = value.decode("latin-1")
+            elif name == b"x-request-id":
+                request_id = value.decode("latin-1")
+        hops: list[str] = []
+        if forwarded:
+            hops = [m.strip() for m in _FORWARDED_FOR.findall(forwarded)]
+            proto = _FORWARDED_PROTO.findall(forwarded)
+            if proto:
+                xfp = proto[-1].lower()
+        elif xff:
+            hops = [h.strip() for h in xff.split(",") if h.strip()]
+        if hops and peer is not None:
+            client_ip = self.proxies.client_from_chain(peer, hops)
+            scope["client"] = (client_ip, 0)
+        if xfp in ("http", "https"):
+            scope["scheme"] = xfp
+        return request_id

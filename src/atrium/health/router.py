@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import hmac
 import time
 
 import anyio
-from fastapi import APIRouter
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import text
 
 from atrium import __version__
 from atrium.context import AppContext, Ctx
+from atrium.core import metrics
+from atrium.errors import NotAuthenticated
 
 router = APIRouter(tags=["health"])
 
@@ -93,3 +96,19 @@ api_router = APIRouter(tags=["health"])
 async def api_health(ctx: Ctx) -> JSONResponse:
     """The same as `/health/ready` (public)."""
     return await readiness(ctx)
+
+
+metrics_router = APIRouter(tags=["health"])
+
+
+@metrics_router.get("/metrics", include_in_schema=False)
+async def prometheus_metrics(request: Request, ctx: Ctx) -> Response:
+    """Prometheus exposition; requires ``Authorization: Bearer <metrics.token>`` when set."""
+    token = ctx.settings.metrics.token
+    if token is not None:
+        expected = f"Bearer {token.get_secret_value()}"
+        given = request.headers.get("authorization", "")
+        if not hmac.compare_digest(given.encode(), expected.encode()):
+            raise NotAuthenticated("The metrics token is required.")
+    body, content_type = metrics.render()
+    return Response(body, media_type=content_type)

@@ -1,0 +1,1 @@
+"""Interactive API documentation served offline, under a Content-Security-Policy."""
