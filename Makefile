@@ -1,6 +1,6 @@
 # Two commands on a fresh machine with only Python 3.11+:
 #   make serve   run the API on the embedded default (SQLite, in-process cache) at :8000
-#   make test    lint, type-check and run the whole test suite
+#   make test    lint (ruff, bandit, semgrep), type-check and run the whole test suite
 # Each target installs what it needs on first use: uv (into .tools/ unless it is on
 # PATH), then the locked dependencies (into .venv/).
 
@@ -31,6 +31,9 @@ serve: .venv/.synced
 lint: .venv/.synced
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
+	$(UV) run --frozen bandit --quiet -c .bandit.yml -r src
+	SEMGREP_ENABLE_VERSION_CHECK=0 SEMGREP_SEND_METRICS=off $(UV) run --frozen semgrep scan \
+		--config .semgrep --metrics=off --error --quiet src
 
 typecheck: .venv/.synced
 	$(UV) run --frozen mypy src

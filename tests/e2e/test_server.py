@@ -31,8 +31,10 @@ def _free_port() -> int:
 class Server:
     """A running ``atrium serve`` process, its base URL and data folder."""
 
-    def __init__(self, tmp_path: Path, args: tuple[str, ...]) -> None:
-        self.proc, self.base, self.data_dir, self.log = _start(tmp_path, *args)
+    def __init__(
+        self, tmp_path: Path, args: tuple[str, ...], env: dict[str, str] | None = None
+    ) -> None:
+        self.proc, self.base, self.data_dir, self.log = _start(tmp_path, *args, env=env)
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -42,16 +44,23 @@ class Server:
             self.log.close()
 
 
-def _start(tmp_path: Path, *args: str) -> tuple[subprocess.Popen[bytes], str, Path, BinaryIO]:
+def _start(
+    tmp_path: Path, *args: str, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[bytes], str, Path, BinaryIO]:
     port = _free_port()
     data_dir = tmp_path / "var"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ATRIUM_")} | {
-        "ATRIUM_DATA_DIR": str(data_dir),
-        "ATRIUM_AUTH__ARGON2_MEMORY_COST_KIB": "1024",
-        "ATRIUM_AUTH__ARGON2_TIME_COST": "1",
-        "ATRIUM_ADMIN_EMAIL": "root@example.com",
-        "ATRIUM_ADMIN_PASSWORD": "a long admin passphrase",
-    }
+    extra = env or {}
+    env = (
+        {k: v for k, v in os.environ.items() if not k.startswith("ATRIUM_")}
+        | {
+            "ATRIUM_DATA_DIR": str(data_dir),
+            "ATRIUM_AUTH__ARGON2_MEMORY_COST_KIB": "1024",
+            "ATRIUM_AUTH__ARGON2_TIME_COST": "1",
+            "ATRIUM_ADMIN_EMAIL": "root@example.com",
+            "ATRIUM_ADMIN_PASSWORD": "a long admin passphrase",
+        }
+        | extra
+    )
     log = (tmp_path / "server.log").open("wb")
     proc = subprocess.Popen(
         [ATRIUM, "serve", "--port", str(port), *args],

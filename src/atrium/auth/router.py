@@ -27,6 +27,7 @@ from atrium.auth.schemas import (
 from atrium.auth.service import AuthService, ClientInfo
 from atrium.context import Ctx
 from atrium.core.db import DbSession
+from atrium.core.examples import EXAMPLE_EMAIL, EXAMPLE_PASSWORD
 from atrium.core.ratelimit import RateLimited, rate_limit
 from atrium.errors import InvalidToken, NotAuthenticated, ValidationFailed, problem_responses
 from atrium.users.schemas import UserRead
@@ -66,9 +67,9 @@ async def register(body: RegisterRequest, db: DbSession, ctx: Ctx) -> UserRead:
 async def login(
     request: Request,
     username: Annotated[
-        str, Form(max_length=320, description="The account's email.", examples=["ada@example.com"])
+        str, Form(max_length=320, description="The account's email.", examples=[EXAMPLE_EMAIL])
     ],
-    password: Annotated[str, Form(max_length=1024, examples=["correct horse battery staple"])],
+    password: Annotated[str, Form(max_length=1024, examples=[EXAMPLE_PASSWORD])],
     db: DbSession,
     ctx: Ctx,
 ) -> TokenResponse:

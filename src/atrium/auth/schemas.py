@@ -6,6 +6,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from atrium.core.examples import (
+    EXAMPLE_ACCESS_TOKEN,
+    EXAMPLE_EMAIL,
+    EXAMPLE_PASSWORD,
+    EXAMPLE_REFRESH_TOKEN,
+)
 from atrium.core.schemas import RequestModel
 
 
@@ -13,9 +19,7 @@ class RegisterRequest(RequestModel):
     """A new account. The password policy is checked by the service (422 ``weak_password``)."""
 
     model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [{"email": "ada@example.com", "password": "correct horse battery"}]
-        }
+        json_schema_extra={"examples": [{"email": EXAMPLE_EMAIL, "password": EXAMPLE_PASSWORD}]}
     )
 
     email: str = Field(max_length=320)
@@ -29,9 +33,9 @@ class TokenResponse(BaseModel):
         json_schema_extra={
             "examples": [
                 {
-                    "access_token": "eyJhbGciOiJFZERTQSIsImtpZCI6Ii4uLiIsInR5cCI6ImF0K2p3dCJ9...",
-                    "refresh_token": "dGhpcyBpcyBhbiBleGFtcGxlIHJlZnJlc2ggdG9rZW4",
-                    "token_type": "bearer",
+                    "access_token": EXAMPLE_ACCESS_TOKEN,
+                    "refresh_token": EXAMPLE_REFRESH_TOKEN,
+                    "token_type": "bearer",  # nosec B105 - RFC 6749 token type
                     "expires_in": 900,
                 }
             ]
@@ -40,15 +44,13 @@ class TokenResponse(BaseModel):
 
     access_token: str
     refresh_token: str
-    token_type: Literal["bearer"] = "bearer"  # noqa: S105 - RFC 6749 token type
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105  # nosec B105 - RFC 6749 token type
     expires_in: int = Field(description="Lifetime of the access token in seconds.")
 
 
 class RefreshRequest(RequestModel):
     model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [{"refresh_token": "dGhpcyBpcyBhbiBleGFtcGxlIHJlZnJlc2ggdG9rZW4"}]
-        }
+        json_schema_extra={"examples": [{"refresh_token": EXAMPLE_REFRESH_TOKEN}]}
     )
 
     refresh_token: str = Field(max_length=512)
@@ -58,9 +60,7 @@ class LogoutRequest(RequestModel):
     """Optional body of logout: the refresh token of the session, if the client has it."""
 
     model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [{"refresh_token": "dGhpcyBpcyBhbiBleGFtcGxlIHJlZnJlc2ggdG9rZW4"}]
-        }
+        json_schema_extra={"examples": [{"refresh_token": EXAMPLE_REFRESH_TOKEN}]}
     )
 
     refresh_token: str | None = Field(default=None, max_length=512)

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from atrium.core.examples import EXAMPLE_EMAIL, EXAMPLE_NEW_PASSWORD, EXAMPLE_PASSWORD
 from atrium.core.schemas import RequestModel
 
 
@@ -19,7 +20,7 @@ class UserRead(BaseModel):
             "examples": [
                 {
                     "id": "0b6f3c1e-7f5e-4a4e-9d8a-2f1f1c1b2a3d",
-                    "email": "ada@example.com",
+                    "email": EXAMPLE_EMAIL,
                     "full_name": "Ada Lovelace",
                     "status": "active",
                     "email_verified": False,
@@ -55,7 +56,7 @@ class PasswordChange(RequestModel):
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
-                {"current_password": "old correct horse", "new_password": "new battery staple"}
+                {"current_password": EXAMPLE_PASSWORD, "new_password": EXAMPLE_NEW_PASSWORD}
             ]
         }
     )
@@ -65,9 +66,7 @@ class PasswordChange(RequestModel):
 
 
 class AccountDeletion(RequestModel):
-    model_config = ConfigDict(
-        json_schema_extra={"examples": [{"password": "correct horse battery"}]}
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": [{"password": EXAMPLE_PASSWORD}]})
 
     password: str = Field(max_length=1024)
 
