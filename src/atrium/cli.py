@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from typing import Annotated
 
 import anyio
@@ -44,6 +46,12 @@ def serve(
     settings = get_settings()
     configure_logging(settings)
     prepare(settings)
+    if workers > 1 and not reload:
+        # One metrics view over every worker process (prometheus-client multiprocess mode).
+        metrics_dir = settings.data_dir / "metrics"
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir(parents=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     uvicorn.run(
         "atrium.main:create_app",
         factory=True,

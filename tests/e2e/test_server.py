@@ -179,3 +179,19 @@ def test_several_workers_share_one_database_and_signing_key(two_worker_server: s
                     == 200
                 )
         assert kids == set(jwks)
+
+
+def test_metrics_aggregate_every_worker_process(two_worker_server: str) -> None:
+    base = two_worker_server
+    for _ in range(20):
+        # New connections spread over both worker processes.
+        with httpx.Client(base_url=base, timeout=10) as fresh:
+            assert fresh.get("/health/live").status_code == 200
+    with httpx.Client(base_url=base, timeout=10) as http:
+        text = http.get("/metrics").text
+    total = sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("atrium_http_requests_total{") and 'route="/health/live"' in line
+    )
+    assert total >= 20

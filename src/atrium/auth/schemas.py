@@ -35,7 +35,7 @@ class TokenResponse(BaseModel):
                 {
                     "access_token": EXAMPLE_ACCESS_TOKEN,
                     "refresh_token": EXAMPLE_REFRESH_TOKEN,
-                    "token_type": "bearer",  # nosec B105 - RFC 6749 token type
+                    "token_type": "bearer",  # nosec B105
                     "expires_in": 900,
                 }
             ]
@@ -44,7 +44,7 @@ class TokenResponse(BaseModel):
 
     access_token: str
     refresh_token: str
-    token_type: Literal["bearer"] = "bearer"  # noqa: S105  # nosec B105 - RFC 6749 token type
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105  # nosec B105
     expires_in: int = Field(description="Lifetime of the access token in seconds.")
 
 

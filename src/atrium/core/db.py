@@ -48,6 +48,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
         pool_size=settings.database.pool_size,
         max_overflow=settings.database.max_overflow,
         pool_timeout=settings.database.pool_timeout_seconds,
+        pool_recycle=settings.database.pool_recycle_seconds,
         pool_pre_ping=True,
         connect_args={"timeout": settings.database.pool_timeout_seconds},
     )

@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from atrium.config import Settings
 
 ALGORITHM = "EdDSA"
-TOKEN_TYPE = "at+jwt"  # noqa: S105  # nosec B105 - a JWT "typ", not a secret
+TOKEN_TYPE = "at+jwt"  # noqa: S105  # nosec B105
 _ACCEPTED_TYP = {"at+jwt", "application/at+jwt"}
 _ALLOWED_HEADER = {"alg", "typ", "kid"}
 _REQUIRED_CLAIMS = ("iss", "aud", "sub", "sid", "client_id", "iat", "exp", "jti")
