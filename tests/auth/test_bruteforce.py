@@ -1,0 +1,267 @@
+"""Brute-force defence of password login: growing delays per account and per client
+address, never a permanent lock, and the same answer whether or not the account exists."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from atrium.config import HttpSettings, RateLimitSettings, Settings
+from atrium.core.clock import FrozenClock
+from tests.factories import PASSWORD, register
+
+CLIENT_IP = "203.0.113.7"
+LOGIN = "/api/v1/auth/login"
+EMAIL = "ada@example.com"
+WRONG = "not the password at all"
+THRESHOLD = 3
+BASE, CAP = 10, 40
+PER_IP = 5
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    return settings.model_copy(
+        update={
+            "rate_limit": RateLimitSettings(
+                login="1000/minute",
+                login_failures_per_account=THRESHOLD,
+                login_failures_per_ip=PER_IP,
+                login_delay_base_seconds=BASE,
+                login_delay_max_seconds=CAP,
+            ),
+            # The test client is a trusted proxy: X-Forwarded-For chooses the client address.
+            "http": HttpSettings(trusted_proxies=[CLIENT_IP]),
+        }
+    )
+
+
+async def attempt(
+    client: httpx.AsyncClient,
+    email: str = EMAIL,
+    password: str = PASSWORD,
+    ip: str = "198.51.100.1",
+) -> httpx.Response:
+    return await client.post(
+        LOGIN, data={"username": email, "password": password}, headers={"X-Forwarded-For": ip}
+    )
+
+
+async def fail(
+    client: httpx.AsyncClient, times: int, email: str = EMAIL, ip: str = "198.51.100.1"
+) -> None:
+    for _ in range(times):
+        response = await attempt(client, email, WRONG, ip=ip)
+        assert response.status_code == 401, response.text
+
+
+def assert_throttled(response: httpx.Response, wait: int) -> None:
+    assert response.status_code == 429, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["code"] == "login_throttled"
+    assert abs(int(response.headers["retry-after"]) - wait) <= 1
+
+
+@pytest.fixture
+async def ada(client: httpx.AsyncClient) -> str:
+    await register(client, EMAIL)
+    return EMAIL
+
+
+# --- per account ----------------------------------------------------------------------------
+
+
+async def test_failures_below_the_threshold_do_not_throttle(
+    client: httpx.AsyncClient, ada: str
+) -> None:
+    await fail(client, THRESHOLD - 1)
+
+    response = await attempt(client)
+
+    assert response.status_code == 200, response.text
+
+
+async def test_right_password_is_throttled_after_threshold_failures(
+    client: httpx.AsyncClient, ada: str
+) -> None:
+    await fail(client, THRESHOLD)
+
+    assert_throttled(await attempt(client), BASE)
+
+
+async def test_wrong_password_is_throttled_after_threshold_failures(
+    client: httpx.AsyncClient, ada: str
+) -> None:
+    await fail(client, THRESHOLD)
+
+    assert_throttled(await attempt(client, password=WRONG), BASE)
+
+
+async def test_throttled_login_opens_no_session(client: httpx.AsyncClient, ada: str) -> None:
+    await fail(client, THRESHOLD)
+
+    response = await attempt(client)
+
+    assert response.status_code == 429
+    assert "access_token" not in response.text
+
+
+async def test_throttle_is_not_a_permanent_lock(
+    client: httpx.AsyncClient, clock: FrozenClock, ada: str
+) -> None:
+    await fail(client, THRESHOLD)
+    assert (await attempt(client)).status_code == 429
+
+    clock.advance(seconds=BASE + 1)
+    response = await attempt(client)
+
+    assert response.status_code == 200, response.text
+
+
+async def test_throttle_still_holds_just_before_the_delay_ends(
+    client: httpx.AsyncClient, clock: FrozenClock, ada: str
+) -> None:
+    await fail(client, THRESHOLD)
+
+    clock.advance(seconds=BASE - 3)
+
+    assert_throttled(await attempt(client), 3)
+
+
+async def test_successful_login_clears_the_failure_count(
+    client: httpx.AsyncClient, clock: FrozenClock, ada: str
+) -> None:
+    await fail(client, THRESHOLD)
+    clock.advance(seconds=BASE + 1)
+    assert (await attempt(client)).status_code == 200
+
+    # From another address: the per-address count is not cleared by a success.
+    await fail(client, THRESHOLD - 1, ip="198.51.100.2")
+    response = await attempt(client, ip="198.51.100.2")
+
+    assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize(
+    ("failures", "wait"),
+    [(THRESHOLD, BASE), (THRESHOLD + 1, 2 * BASE), (THRESHOLD + 2, CAP), (THRESHOLD + 3, CAP)],
+    ids=["3_failures", "4_failures", "5_failures_reaches_cap", "6_failures_capped"],
+)
+async def test_delay_doubles_with_each_failure_up_to_the_cap(
+    client: httpx.AsyncClient, clock: FrozenClock, ada: str, failures: int, wait: int
+) -> None:
+    await fail(client, THRESHOLD)
+    for n in range(THRESHOLD + 1, failures + 1):
+        clock.advance(seconds=CAP + 1)  # past any delay: the attempt is judged, and fails
+        response = await attempt(client, password=WRONG)
+        assert response.status_code == 401, (n, response.text)
+
+    assert_throttled(await attempt(client), wait)
+
+
+async def test_owner_gets_in_after_the_cap_however_many_failures(
+    client: httpx.AsyncClient, clock: FrozenClock, ada: str
+) -> None:
+    await fail(client, THRESHOLD)
+    for _ in range(6):
+        clock.advance(seconds=CAP + 1)
+        await attempt(client, password=WRONG)
+
+    clock.advance(seconds=CAP + 1)
+    response = await attempt(client)
+
+    assert response.status_code == 200, response.text
+
+
+async def test_throttling_one_account_leaves_other_accounts_alone(
+    client: httpx.AsyncClient, ada: str
+) -> None:
+    await register(client, "bob@example.com")
+    await fail(client, THRESHOLD)
+
+    response = await attempt(client, "bob@example.com")
+
+    assert response.status_code == 200, response.text
+
+
+async def test_account_throttle_follows_the_account_across_addresses(
+    client: httpx.AsyncClient, ada: str
+) -> None:
+    await fail(client, THRESHOLD)
+
+    response = await attempt(client, ip="198.51.100.200")
+
+    assert_throttled(response, BASE)
+
+
+async def test_account_throttle_ignores_email_case(client: httpx.AsyncClient, ada: str) -> None:
+    await fail(client, THRESHOLD)
+
+    assert_throttled(await attempt(client, email=EMAIL.upper()), BASE)
+
+
+# --- no account enumeration -----------------------------------------------------------------
+
+
+async def test_unknown_email_is_throttled_exactly_like_a_known_one(
+    client: httpx.AsyncClient, ada: str
+) -> None:
+    await fail(client, THRESHOLD, email=EMAIL, ip="198.51.100.1")
+    await fail(client, THRESHOLD, email="nobody@example.com", ip="198.51.100.2")
+
+    known = await attempt(client, EMAIL, WRONG, ip="198.51.100.1")
+    unknown = await attempt(client, "nobody@example.com", WRONG, ip="198.51.100.2")
+
+    assert known.status_code == unknown.status_code == 429
+    assert known.json() == unknown.json()
+    assert known.headers["retry-after"] == unknown.headers["retry-after"]
+    assert known.headers["content-type"] == unknown.headers["content-type"]
+
+
+async def test_unknown_email_fails_exactly_like_a_known_one_below_the_threshold(
+    client: httpx.AsyncClient, ada: str
+) -> None:
+    known = await attempt(client, EMAIL, WRONG)
+    unknown = await attempt(client, "nobody@example.com", WRONG)
+
+    assert known.status_code == unknown.status_code == 401
+    assert known.json() == unknown.json()
+
+
+# --- per client address ---------------------------------------------------------------------
+
+
+async def test_many_accounts_failing_from_one_address_throttle_that_address(
+    client: httpx.AsyncClient, ada: str
+) -> None:
+    for i in range(PER_IP):
+        response = await attempt(client, f"victim{i}@example.com", WRONG, ip="198.51.100.66")
+        assert response.status_code == 401, response.text
+
+    response = await attempt(client, EMAIL, PASSWORD, ip="198.51.100.66")
+
+    assert_throttled(response, BASE)
+
+
+async def test_address_throttle_leaves_other_addresses_alone(
+    client: httpx.AsyncClient, ada: str
+) -> None:
+    for i in range(PER_IP):
+        await attempt(client, f"victim{i}@example.com", WRONG, ip="198.51.100.66")
+    assert (await attempt(client, ip="198.51.100.66")).status_code == 429
+
+    response = await attempt(client, EMAIL, PASSWORD, ip="198.51.100.67")
+
+    assert response.status_code == 200, response.text
+
+
+async def test_address_throttle_ends_after_its_delay(
+    client: httpx.AsyncClient, clock: FrozenClock, ada: str
+) -> None:
+    for i in range(PER_IP):
+        await attempt(client, f"victim{i}@example.com", WRONG, ip="198.51.100.66")
+
+    clock.advance(seconds=BASE + 1)
+    response = await attempt(client, EMAIL, PASSWORD, ip="198.51.100.66")
+
+    assert response.status_code == 200, response.text
