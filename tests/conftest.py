@@ -23,7 +23,14 @@ from sqlalchemy import event, make_url, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from atrium import migrate
-from atrium.config import AuthSettings, DatabaseSettings, Environment, RedisSettings, Settings
+from atrium.config import (
+    AuthSettings,
+    DatabaseSettings,
+    Environment,
+    MailSettings,
+    RedisSettings,
+    Settings,
+)
 from atrium.context import AppContext
 from atrium.core.clock import FrozenClock
 from atrium.main import create_app
@@ -101,6 +108,8 @@ def settings(database: Database, tmp_path: Path) -> Settings:
         database=DatabaseSettings(url=database.url, auto_migrate=False),
         redis=redis,
         auth=AuthSettings(**FAST_ARGON2, hash_concurrency=4),
+        # Tests drive the delivery worker themselves (tests/mail/).
+        mail=MailSettings(worker_in_api=False, from_address="Atrium <no-reply@atrium.test>"),
     )
 
 
@@ -161,4 +170,3 @@ def queries(ctx: AppContext) -> Iterator[QueryCounter]:
     event.listen(sync_engine, "before_cursor_execute", before)
     yield counter
     event.remove(sync_engine, "before_cursor_execute", before)
-

@@ -14,6 +14,7 @@ from atrium.config import Settings
 from atrium.core.cache import Cache
 from atrium.core.clock import Clock
 from atrium.core.passwords import PasswordHasher
+from atrium.core.ratelimit import RateLimiter
 from atrium.core.tokens import TokenService
 
 
@@ -27,6 +28,7 @@ class AppContext:
     hasher: PasswordHasher
     tokens: TokenService
     principals: PrincipalStore
+    ratelimiter: RateLimiter
     started_at: float = field(default_factory=time.monotonic)
 
 

@@ -8,6 +8,8 @@ Migrations and the first admin are handled by ``atrium serve`` before workers st
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -27,9 +29,12 @@ from atrium.core.db import create_engine, create_sessionmaker
 from atrium.core.logging import configure_logging
 from atrium.core.middleware import RequestIdMiddleware
 from atrium.core.passwords import PasswordHasher
+from atrium.core.ratelimit import create_rate_limiter
 from atrium.core.tokens import TokenService, load_or_create_signing_key
 from atrium.errors import install_error_handlers
 from atrium.health.router import router as health_router
+from atrium.mail.transport import create_transport
+from atrium.mail.worker import MailWorker
 
 DESCRIPTION = """
 Atrium is a self-hostable user and identity backend.
@@ -56,6 +61,7 @@ async def build_context(settings: Settings, clock: Clock) -> AppContext:
         hasher=hasher,
         tokens=TokenService(settings, signing_key),
         principals=PrincipalStore(cache, sessionmaker, settings),
+        ratelimiter=create_rate_limiter(settings),
     )
 
 
@@ -70,9 +76,18 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         ctx = await build_context(settings, clock)
         app.state.ctx = ctx
         app.state.sessionmaker = ctx.sessionmaker
+        # Embedded default: the API process delivers the outbox itself (mail.worker_in_api).
+        mail_task = None
+        if settings.mail.worker_in_api:
+            worker = MailWorker(ctx.sessionmaker, settings, clock, create_transport(settings))
+            mail_task = asyncio.create_task(worker.run(), name="atrium-mail-worker")
         try:
             yield
         finally:
+            if mail_task is not None:
+                mail_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await mail_task
             await ctx.cache.close()
             await ctx.engine.dispose()
 

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from atrium.core.schemas import RequestModel
+from atrium.mail.schemas import LocaleField
 
 
 class RegisterRequest(RequestModel):
@@ -20,6 +21,7 @@ class RegisterRequest(RequestModel):
 
     email: str = Field(max_length=320)
     password: str = Field(max_length=1024)
+    locale: LocaleField = None
 
 
 class TokenResponse(BaseModel):

@@ -32,6 +32,7 @@ from atrium.context import AppContext
 from atrium.models import AuthSession, RefreshToken, User, UserStatus
 from atrium.users.email import normalize_email
 from atrium.users.repository import UserRepository
+from atrium.verification.service import AccountEmailService
 
 log = structlog.get_logger(__name__)
 
@@ -64,8 +65,8 @@ class AuthService:
         self.users = UserRepository(db)
         self.sessions = SessionRepository(db)
 
-    async def register(self, email: str, password: str) -> User:
-        """Create an account.
+    async def register(self, email: str, password: str, locale: str | None = None) -> User:
+        """Create an account and queue its verification email (same transaction).
 
         Raises:
             InvalidEmail: 422, the address is not valid.
@@ -85,8 +86,10 @@ class AuthService:
             is_superuser=False,
             created_at=now,
             updated_at=now,
+            locale=locale,
         )
         await self.users.add(user)
+        await AccountEmailService(self.db, self.ctx).send_verification(user)
         log.info("user_registered", user_id=str(user.id))
         return user
 

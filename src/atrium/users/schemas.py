@@ -8,6 +8,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from atrium.core.schemas import RequestModel
+from atrium.mail.schemas import LocaleField
 
 
 class UserRead(BaseModel):
@@ -41,6 +42,7 @@ class UserRead(BaseModel):
     created_at: datetime
     updated_at: datetime
     last_login_at: datetime | None
+    locale: str | None = None
 
 
 class UserUpdate(RequestModel):
@@ -49,6 +51,7 @@ class UserUpdate(RequestModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"full_name": "Ada King"}]})
 
     full_name: str | None = Field(default=None, max_length=200)
+    locale: LocaleField = None
 
 
 class PasswordChange(RequestModel):
