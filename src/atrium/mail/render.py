@@ -116,6 +116,7 @@ def _environment() -> Environment:
 
 @dataclass(frozen=True)
 class RenderedMail:
+    language: str
     subject: str
     text: str
     html: str
@@ -135,7 +136,7 @@ def render_parts(template: str, locale: str | None, context: dict[str, Any]) -> 
     subject = catalog.gettext(subject_id).format(**values)
     text = env.get_template(f"{template}.txt").render(values)
     html = env.get_template(f"{template}.html").render({**values, "subject": subject})
-    return RenderedMail(subject=subject, text=text, html=html)
+    return RenderedMail(language=language, subject=subject, text=text, html=html)
 
 
 class Renderer:
@@ -164,7 +165,8 @@ class Renderer:
         msg["Date"] = format_datetime(row.created_at)
         # RFC 3834: automatic responders must not answer this message.
         msg["Auto-Submitted"] = "auto-generated"
-        msg["Content-Language"] = translations_for(row.locale)[0].replace("_", "-")
         msg.set_content(parts.text)
         msg.add_alternative(parts.html, subtype="html")
+        # After the content: set_content() drops every Content-* header (RFC 3282).
+        msg["Content-Language"] = parts.language.replace("_", "-")
         return msg

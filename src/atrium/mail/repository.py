@@ -140,7 +140,7 @@ class OutboxRepository:
             select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
         )
         counts = {s.value: 0 for s in OutboxStatus}
-        counts.update({status: n for status, n in rows.tuples()})
+        counts.update({status: n for status, n in rows})
         return counts
 
     async def retry_failed(self, now: datetime) -> int:
