@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Annotated
 
 import anyio
@@ -112,10 +113,8 @@ def worker() -> None:
 
     settings = get_settings()
     configure_logging(settings)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         anyio.run(run_worker, settings)
-    except KeyboardInterrupt:
-        pass
 
 
 mail_app = typer.Typer(no_args_is_help=True, help="Inspect and repair the email outbox.")

@@ -89,6 +89,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
                 with contextlib.suppress(asyncio.CancelledError):
                     await mail_task
             await ctx.cache.close()
+            await ctx.ratelimiter.close()
             await ctx.engine.dispose()
 
     app = FastAPIOffline(

@@ -4,6 +4,7 @@ exactly-once delivery with concurrent workers."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections import Counter
 from datetime import timedelta
 
@@ -239,8 +240,6 @@ async def test_claim_of_a_crashed_worker_is_retried_after_its_lease(
     await register(client, "ada@example.com")
     lease = timedelta(seconds=ctx.settings.mail.lease_seconds)
     async with unit_of_work(ctx.sessionmaker) as db:  # a worker claims, then dies
-        import uuid
-
         claimed = await OutboxRepository(db).claim(
             clock.now(), limit=10, lease_id=uuid.uuid4(), locked_until=clock.now() + lease
         )
@@ -266,8 +265,6 @@ async def test_crash_during_the_last_attempt_marks_the_message_failed(
     await register(client, "ada@example.com")
     lease = timedelta(seconds=ctx.settings.mail.lease_seconds)
     async with unit_of_work(ctx.sessionmaker) as db:
-        import uuid
-
         await OutboxRepository(db).claim(
             clock.now(), limit=10, lease_id=uuid.uuid4(), locked_until=clock.now() + lease
         )
@@ -288,12 +285,15 @@ async def test_rolled_back_transaction_leaves_no_message(
     class Boom(Exception):
         pass
 
-    with pytest.raises(Boom):
+    async def change_that_fails() -> None:
         async with unit_of_work(ctx.sessionmaker) as db:
             await Outbox(db, ctx.clock).enqueue(
                 "password_changed", to="ada@example.com", locale=None, context={}
             )
             raise Boom
+
+    with pytest.raises(Boom):
+        await change_that_fails()
 
     assert await outbox(ctx) == []
     assert await smtp_worker(ctx, smtp_server.port).drain() == 0

@@ -47,7 +47,9 @@ async def test_new_account_gets_a_verification_email_and_works(
     await client.post(URL, json={"email": "ada@example.com", "password": PASSWORD})
 
     token = await queued_token(ctx, "verify_email", "ada@example.com")
-    assert (await client.post("/api/v1/auth/verify-email", json={"token": token})).status_code == 204
+    assert (
+        await client.post("/api/v1/auth/verify-email", json={"token": token})
+    ).status_code == 204
     await login(client, "ada@example.com")
 
 

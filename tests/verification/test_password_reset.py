@@ -235,9 +235,7 @@ async def test_huge_reset_token_is_422(client: httpx.AsyncClient) -> None:
 # --- password change (authenticated) -------------------------------------------------------
 
 
-async def test_password_change_queues_a_notice(
-    client: httpx.AsyncClient, ctx: AppContext
-) -> None:
+async def test_password_change_queues_a_notice(client: httpx.AsyncClient, ctx: AppContext) -> None:
     await register(client, "ada@example.com")
     tokens = await login(client, "ada@example.com")
 

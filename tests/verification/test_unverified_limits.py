@@ -44,7 +44,9 @@ async def test_verified_account_may_do_everything(
 ) -> None:
     auth = await signed_in(client)
     token = await queued_token(ctx, "verify_email", "ada@example.com")
-    assert (await client.post("/api/v1/auth/verify-email", json={"token": token})).status_code == 204
+    assert (
+        await client.post("/api/v1/auth/verify-email", json={"token": token})
+    ).status_code == 204
 
     response = await client.patch("/api/v1/users/me", json={"full_name": "Ada"}, headers=auth)
 

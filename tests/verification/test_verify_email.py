@@ -136,9 +136,7 @@ async def test_access_token_used_for_verification_is_400_invalid_token(
         pytest.param("a" * 128, id="longest-accepted"),
     ],
 )
-async def test_malformed_token_is_400_invalid_token(
-    client: httpx.AsyncClient, token: str
-) -> None:
+async def test_malformed_token_is_400_invalid_token(client: httpx.AsyncClient, token: str) -> None:
     await _assert_invalid(await _verify(client, token))
 
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Awaitable, Callable
 
+import redis.asyncio as aioredis
 import structlog
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
@@ -33,9 +35,12 @@ class RateLimited(AppError):
 class RateLimiter:
     """Counts hits per (limit, key) and refuses those past the limit."""
 
-    def __init__(self, storage: Storage) -> None:
+    def __init__(
+        self, storage: Storage, close: Callable[[], Awaitable[None]] | None = None
+    ) -> None:
         self._storage = storage
         self._limiter = MovingWindowRateLimiter(storage)
+        self._close = close
 
     async def hit(self, limit: str | RateLimitItem, *keys: str) -> None:
         """Count one hit of ``keys`` against ``limit`` (e.g. ``"3/hour"``).
@@ -65,21 +70,27 @@ class RateLimiter:
                 },
             )
 
-    async def reset(self) -> None:
-        await self._storage.reset()
+    async def close(self) -> None:
+        """Release the storage's connections (Redis)."""
+        if self._close is not None:
+            await self._close()
 
 
 def create_rate_limiter(settings: Settings) -> RateLimiter:
     """Redis storage when ``ATRIUM_REDIS__URL`` is set, otherwise in-process memory."""
     if settings.redis.url:
-        storage: Storage = RedisStorage(
+        # Our own pool, so that shutdown can close it (limits offers no close()).
+        pool = aioredis.ConnectionPool.from_url(
+            settings.redis.url,
+            socket_timeout=settings.redis.socket_timeout_seconds,
+            socket_connect_timeout=settings.redis.socket_timeout_seconds,
+        )
+        storage = RedisStorage(
             settings.redis.url,
             implementation="redispy",
             key_prefix=f"{settings.redis.key_prefix}ratelimit",
             wrap_exceptions=True,
-            socket_timeout=settings.redis.socket_timeout_seconds,
-            socket_connect_timeout=settings.redis.socket_timeout_seconds,
+            connection_pool=pool,  # type: ignore[arg-type]
         )
-    else:
-        storage = MemoryStorage()
-    return RateLimiter(storage)
+        return RateLimiter(storage, close=pool.aclose)
+    return RateLimiter(MemoryStorage())
