@@ -63,3 +63,26 @@ def test_spanish_differs_from_english() -> None:
     assert es.subject == "La contraseña de tu cuenta de Atrium ha cambiado"
     assert es.language == "es"
     assert es.text != en.text
+
+
+def test_message_template_is_up_to_date_with_the_sources() -> None:
+    from pathlib import Path
+
+    from babel.messages.extract import extract_from_dir
+
+    import atrium.mail
+
+    root = Path(atrium.mail.__file__).parent
+    method_map = [
+        ("**.py", "python"),
+        ("templates/**.html", "jinja2"),
+        ("templates/**.txt", "jinja2"),
+    ]
+    extracted = {
+        message
+        for _file, _line, message, _comments, _context in extract_from_dir(
+            str(root), method_map, keywords={"_": None}
+        )
+    }
+
+    assert extracted == {mid for mid, _, _ in _catalog("locale/messages.pot")}
