@@ -67,6 +67,7 @@ class AuthSettings(BaseModel):
     password_reset_ttl_seconds: int = Field(default=15 * 60, ge=60, le=24 * 3600)
     email_change_ttl_seconds: int = Field(default=24 * 3600, ge=60)
     verification_resend_limit: str = "3/hour"
+    password_reset_request_limit: str = "5/hour"  # noqa: S105 - a rate, not a secret
     unverified_allowed_actions: list[str] = Field(
         default_factory=lambda: [
             "account:update",

@@ -77,17 +77,17 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         app.state.ctx = ctx
         app.state.sessionmaker = ctx.sessionmaker
         # Embedded default: the API process delivers the outbox itself (mail.worker_in_api).
-        mail_task = None
+        worker = mail_task = None
         if settings.mail.worker_in_api:
             worker = MailWorker(ctx.sessionmaker, settings, clock, create_transport(settings))
             mail_task = asyncio.create_task(worker.run(), name="atrium-mail-worker")
         try:
             yield
         finally:
-            if mail_task is not None:
-                mail_task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await mail_task
+            if worker is not None and mail_task is not None:
+                worker.stop()
+                with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                    await asyncio.wait_for(mail_task, worker.shutdown_grace_seconds)
             await ctx.cache.close()
             await ctx.ratelimiter.close()
             await ctx.engine.dispose()

@@ -355,3 +355,20 @@ async def test_two_workers_deliver_200_messages_exactly_once(
     assert {r.attempts for r in rows} == {1}
     if database.backend == "postgresql":
         assert all(n > 0 for n in counts), counts  # both workers took part
+
+
+async def test_stopped_worker_returns_after_its_batch(
+    client: httpx.AsyncClient, ctx: AppContext, smtp_server: SmtpSink
+) -> None:
+    await register(client, "ada@example.com")
+    worker = smtp_worker(ctx, smtp_server.port, poll_interval_seconds=60)
+    task = asyncio.create_task(worker.run())
+    for _ in range(200):  # bounded wait for the background delivery
+        if smtp_server.received:
+            break
+        await asyncio.sleep(0.02)
+
+    worker.stop()
+
+    await asyncio.wait_for(task, timeout=5)  # not the 60 s poll interval
+    assert len(smtp_server.received) == 1

@@ -264,3 +264,19 @@ async def test_refused_password_change_queues_no_notice(
 
     assert response.status_code == 403
     assert await outbox(ctx, "password_changed") == []
+
+
+@pytest.mark.parametrize("email", ["ada@example.com", "nobody@example.com"])
+async def test_forgot_is_rate_limited_per_address_known_or_not(
+    client: httpx.AsyncClient, ctx: AppContext, email: str
+) -> None:
+    await register(client, "ada@example.com")
+    for _ in range(5):
+        assert (await _forgot(client, email.upper())).status_code == 202
+
+    refused = await _forgot(client, email)
+
+    assert refused.status_code == 429
+    assert refused.json()["code"] == "rate_limited"
+    assert "Retry-After" in refused.headers
+    assert (await _forgot(client, "other@example.com")).status_code == 202

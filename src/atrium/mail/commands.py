@@ -18,20 +18,29 @@ log = structlog.get_logger(__name__)
 
 
 async def run_worker(settings: Settings) -> None:
-    """Deliver the outbox until SIGINT or SIGTERM; the current message is finished first
-    only as far as the SMTP call goes — an interrupted row is retried after its lease."""
+    """Deliver the outbox until SIGINT or SIGTERM. On a signal the batch in progress is
+    finished (for at most the SMTP timeout plus 5 s); a row interrupted past that is
+    retried by another worker when its lease expires."""
     engine = create_engine(settings)
     try:
         worker = MailWorker(
             create_sessionmaker(engine), settings, SystemClock(), create_transport(settings)
         )
         async with anyio.create_task_group() as tg:
-            tg.start_soon(worker.run)
-            with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-                async for signum in signals:
-                    log.info("mail_worker_stopping", signal=signum.name)
-                    tg.cancel_scope.cancel()
-                    break
+
+            async def stop_on_signal() -> None:
+                with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                    async for signum in signals:
+                        log.info("mail_worker_stopping", signal=signum.name)
+                        worker.stop()
+                        # Finish the batch in progress; past the grace period, give up
+                        # (its rows are taken over when their lease expires).
+                        await anyio.sleep(worker.shutdown_grace_seconds)
+                        tg.cancel_scope.cancel()
+
+            tg.start_soon(stop_on_signal)
+            await worker.run()
+            tg.cancel_scope.cancel()
     finally:
         await engine.dispose()
 

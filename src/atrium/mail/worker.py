@@ -62,6 +62,7 @@ class MailWorker:
         self.clock = clock
         self.transport = transport
         self.renderer = Renderer(settings)
+        self._stop = anyio.Event()
 
     async def run_once(self) -> int:
         """Claim one batch and deliver it; the number of rows attempted."""
@@ -93,20 +94,33 @@ class MailWorker:
         return total
 
     async def run(self) -> None:
-        """Poll forever (until cancelled), every ``mail.poll_interval_seconds`` when idle.
+        """Poll until :meth:`stop` (or cancellation), every ``mail.poll_interval_seconds``
+        when idle. After :meth:`stop` the current batch is finished, so its outcomes are
+        recorded instead of waiting for the lease to expire.
 
         Database errors are logged and retried after the poll interval, so the worker
         survives a database restart.
         """
         log.info("mail_worker_started", transport=type(self.transport).__name__)
-        while True:
+        while not self._stop.is_set():
             try:
                 n = await self.run_once()
             except Exception as exc:  # noqa: BLE001 - keep the worker alive; retried
                 log.error("mail_worker_pass_failed", error=f"{type(exc).__name__}: {exc}")
                 n = 0
             if n == 0:
-                await anyio.sleep(self.mail.poll_interval_seconds)
+                with anyio.move_on_after(self.mail.poll_interval_seconds):
+                    await self._stop.wait()
+        log.info("mail_worker_stopped")
+
+    def stop(self) -> None:
+        """Ask :meth:`run` to return after the batch in progress."""
+        self._stop.set()
+
+    @property
+    def shutdown_grace_seconds(self) -> float:
+        """How long a stopping worker may take to finish its batch before it is cancelled."""
+        return min(self.mail.lease_seconds, self.mail.smtp_timeout_seconds + 5)
 
     async def _deliver(self, row: OutboxMessage, lease_id: uuid.UUID) -> None:
         error: DeliveryError | None = None

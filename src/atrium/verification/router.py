@@ -55,7 +55,7 @@ async def resend_verification(principal: CurrentPrincipal, db: DbSession, ctx: C
     "/password/forgot",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=Accepted,
-    responses=problem_responses(ValidationFailed),
+    responses=problem_responses(RateLimited, ValidationFailed),
 )
 async def forgot_password(body: PasswordForgotRequest, db: DbSession, ctx: Ctx) -> Accepted:
     """Email a password reset link, if an account has this address (public; same answer

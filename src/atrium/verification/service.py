@@ -149,11 +149,21 @@ class AccountEmailService:
         reset tokens are discarded (of no account, for an unknown email) — so the answer
         and its timing do not tell whether the account exists (OWASP Forgot Password
         Cheat Sheet). A new request invalidates the account's older reset tokens.
+
+        Raises:
+            RateLimited: 429, past ``auth.password_reset_request_limit`` for this address
+                (counted per submitted address, known or not, so it reveals nothing; it
+                stops anyone from flooding a mailbox with reset emails).
         """
         try:
             key: str | None = normalize_email(email).key
         except InvalidEmail:
             key = None
+        await self.ctx.ratelimiter.hit(
+            self.auth.password_reset_request_limit,
+            "password-forgot",
+            hashlib.sha256((key or email.casefold()).encode()).hexdigest(),
+        )
         user = await self.users.get_by_email_key(key) if key else None
         if user is not None and user.status != UserStatus.active.value:
             user = None
