@@ -190,5 +190,9 @@ def test_worker_process_delivers_over_smtp_and_stops_on_sigterm(
             [ATRIUM, "mail", "status"], env=env, cwd=tmp_path, capture_output=True, check=True
         )
         assert b"sent     3" in status.stdout
+        [mail] = smtp_server.to("u0@example.com")
+        with httpx.Client(base_url=base, timeout=10) as http:
+            r = http.post("/api/v1/auth/verify-email", json={"token": mail.token})
+            assert r.status_code == 204
     finally:
         _stop(api)

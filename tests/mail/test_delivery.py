@@ -372,3 +372,27 @@ async def test_stopped_worker_returns_after_its_batch(
 
     await asyncio.wait_for(task, timeout=5)  # not the 60 s poll interval
     assert len(smtp_server.received) == 1
+
+
+async def test_locale_set_later_applies_to_the_next_emails(
+    client: httpx.AsyncClient, ctx: AppContext, smtp_server: SmtpSink
+) -> None:
+    await register(client, "ada@example.com")
+    tokens = await login(client, "ada@example.com")
+    auth = {"Authorization": f"Bearer {tokens['access_token']}"}
+    patched = await client.patch("/api/v1/users/me", json={"locale": "es"}, headers=auth)
+    assert patched.status_code == 200
+    assert patched.json()["locale"] == "es"
+
+    await client.post(
+        "/api/v1/users/me/password",
+        json={"current_password": PASSWORD, "new_password": "otra contraseña muy larga"},
+        headers=auth,
+    )
+    await smtp_worker(ctx, smtp_server.port).drain()
+
+    subjects = {str(m.message["Subject"]) for m in smtp_server.received}
+    assert subjects == {
+        "Confirm your email address for Atrium",  # queued before the change
+        "La contraseña de tu cuenta de Atrium ha cambiado",
+    }
