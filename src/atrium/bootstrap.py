@@ -50,6 +50,8 @@ async def ensure_admin(settings: Settings, email: str, password: str) -> tuple[U
                 password_hash=await anyio.to_thread.run_sync(hasher.hash_sync, password),
                 status=UserStatus.active.value,
                 is_superuser=True,
+                # The operator chose this address: no verification email for it.
+                email_verified_at=now,
                 created_at=now,
                 updated_at=now,
             )
