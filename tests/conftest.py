@@ -27,6 +27,7 @@ from atrium.config import (
     AuthSettings,
     DatabaseSettings,
     Environment,
+    MailSettings,
     RateLimitSettings,
     RedisSettings,
     Settings,
@@ -108,9 +109,18 @@ def settings(database: Database, tmp_path: Path) -> Settings:
         database=DatabaseSettings(url=database.url, auto_migrate=False),
         redis=redis,
         auth=AuthSettings(**FAST_ARGON2, hash_concurrency=4),
-        # Rate limits are exercised by tests/core/test_ratelimit.py and
-        # tests/auth/test_bruteforce.py, which turn them on.
-        rate_limit=RateLimitSettings(enabled=False),
+        # Per-IP route limits and login throttling are exercised by
+        # tests/core/test_ratelimit.py and tests/auth/test_bruteforce.py; elsewhere they are
+        # out of the way, while the per-account email limits keep their defaults.
+        rate_limit=RateLimitSettings(
+            registration="100000/minute",
+            login="100000/minute",
+            refresh="100000/minute",
+            login_failures_per_account=100000,
+            login_failures_per_ip=100000,
+        ),
+        # Tests drive the delivery worker themselves (tests/mail/).
+        mail=MailSettings(worker_in_api=False, from_address="Atrium <no-reply@atrium.test>"),
     )
 
 

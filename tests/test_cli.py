@@ -61,3 +61,62 @@ def test_create_admin_refuses_a_weak_password(data_dir: Path) -> None:
     )
     assert result.exit_code == 2
     assert "weak_password" in result.output
+
+
+def _outbox_row(data_dir: Path, status: str) -> None:
+    import asyncio
+    import uuid
+    from datetime import UTC, datetime
+
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from atrium.models import OutboxMessage
+
+    async def run() -> None:
+        engine = create_async_engine(f"sqlite+aiosqlite:///{data_dir / 'atrium.db'}")
+        now = datetime.now(UTC)
+        try:
+            async with engine.begin() as conn:
+                await conn.execute(
+                    OutboxMessage.__table__.insert().values(
+                        id=uuid.uuid4(),
+                        template="password_changed",
+                        to_address="a@example.com",
+                        locale="en",
+                        context={},
+                        status=status,
+                        attempts=8,
+                        next_attempt_at=now,
+                        created_at=now,
+                    )
+                )
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
+
+
+def test_mail_status_counts_messages_by_state(data_dir: Path) -> None:
+    assert runner.invoke(app, ["migrate"]).exit_code == 0
+    _outbox_row(data_dir, "failed")
+    _outbox_row(data_dir, "sent")
+    _outbox_row(data_dir, "sent")
+
+    result = runner.invoke(app, ["mail", "status"])
+
+    assert result.exit_code == 0, result.output
+    assert result.output.split("\n")[:4] == ["pending  0", "sending  0", "sent     2", "failed   1"]
+
+
+def test_mail_retry_failed_queues_failed_messages_again(data_dir: Path) -> None:
+    assert runner.invoke(app, ["migrate"]).exit_code == 0
+    _outbox_row(data_dir, "failed")
+    _outbox_row(data_dir, "failed")
+
+    result = runner.invoke(app, ["mail", "retry-failed"])
+
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == "2 failed message(s) queued again"
+    status = runner.invoke(app, ["mail", "status"])
+    assert "pending  2" in status.output
+    assert "failed   0" in status.output

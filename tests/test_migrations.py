@@ -18,7 +18,7 @@ from atrium import migrate
 from atrium.models import Base
 from tests.conftest import PG_URL
 
-TABLES = {"user_account", "auth_session", "refresh_token"}
+TABLES = {"user_account", "auth_session", "refresh_token", "outbox_message", "email_token"}
 
 
 def _pg_scratch_url() -> Iterator[str]:

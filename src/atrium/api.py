@@ -10,9 +10,17 @@ from fastapi import APIRouter, FastAPI
 from atrium.auth.router import router as auth_router
 from atrium.health.router import api_router as health_api_router
 from atrium.users.router import router as users_router
+from atrium.verification.router import me_router as email_me_router
+from atrium.verification.router import router as email_router
 
 API_PREFIX = "/api/v1"
-ROUTERS: list[APIRouter] = [auth_router, users_router, health_api_router]
+ROUTERS: list[APIRouter] = [
+    auth_router,
+    users_router,
+    email_router,
+    email_me_router,
+    health_api_router,
+]
 
 
 def include_api(app: FastAPI) -> None:

@@ -54,6 +54,8 @@ async def ensure_admin(settings: Settings, email: str, password: str) -> tuple[U
                 password_hash=password_hash,
                 status=UserStatus.active.value,
                 is_superuser=True,
+                # The operator chose this address: no verification email for it.
+                email_verified_at=now,
                 created_at=now,
                 updated_at=now,
             )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from typing import Annotated
@@ -109,6 +110,44 @@ def create_admin(
         typer.echo(f"error: {exc.code}: {exc.detail or exc.title}", err=True)
         raise typer.Exit(code=2) from exc
     typer.echo(f"{'created' if created else 'promoted'} admin {user.email} ({user.id})")
+
+
+@app.command()
+def worker() -> None:
+    """Deliver queued email (run any number of these next to the API in production)."""
+    from atrium.config import get_settings
+    from atrium.core.logging import configure_logging
+    from atrium.mail.commands import run_worker
+
+    settings = get_settings()
+    configure_logging(settings)
+    with contextlib.suppress(KeyboardInterrupt):
+        anyio.run(run_worker, settings)
+
+
+mail_app = typer.Typer(no_args_is_help=True, help="Inspect and repair the email outbox.")
+app.add_typer(mail_app, name="mail")
+
+
+@mail_app.command("status")
+def mail_status() -> None:
+    """Count outbox messages by state (pending, sending, sent, failed)."""
+    from atrium.config import get_settings
+    from atrium.mail.commands import outbox_counts
+
+    counts = anyio.run(outbox_counts, get_settings())
+    for state, count in counts.items():
+        typer.echo(f"{state:<8} {count}")
+
+
+@mail_app.command("retry-failed")
+def mail_retry_failed() -> None:
+    """Put every failed message back in line, with a fresh attempt budget."""
+    from atrium.config import get_settings
+    from atrium.mail.commands import retry_failed
+
+    count = anyio.run(retry_failed, get_settings())
+    typer.echo(f"{count} failed message(s) queued again")
 
 
 if __name__ == "__main__":

@@ -62,6 +62,20 @@ class AuthSettings(BaseModel):
     password_min_length: int = Field(default=8, ge=8)
     password_max_length: int = Field(default=128, ge=64, le=1024)
     principal_cache_ttl_seconds: float = Field(default=5.0, ge=0)
+    # Email flows (issue 3): token lifetimes, enumeration-safe registration, and what an
+    # account whose email is not yet verified may do.
+    enumeration_safe_registration: bool = False
+    email_verification_ttl_seconds: int = Field(default=24 * 3600, ge=60)
+    password_reset_ttl_seconds: int = Field(default=15 * 60, ge=60, le=24 * 3600)
+    email_change_ttl_seconds: int = Field(default=24 * 3600, ge=60)
+    unverified_allowed_actions: list[str] = Field(
+        default_factory=lambda: [
+            "account:update",
+            "password:change",
+            "sessions:read",
+            "sessions:revoke",
+        ]
+    )
 
     @model_validator(mode="after")
     def _check_lifetimes(self) -> AuthSettings:
@@ -121,6 +135,51 @@ class MetricsSettings(BaseModel):
     token: SecretStr | None = None
 
 
+class MailSettings(BaseModel):
+    """Outgoing email: SMTP transport, sender, links, and the delivery worker.
+
+    With no ``smtp_host`` messages are written as ``.eml`` files under
+    ``<data_dir>/mail/`` (embedded default) instead of being sent.
+    """
+
+    smtp_host: str | None = None
+    smtp_port: int | None = Field(default=None, ge=1, le=65_535)
+    smtp_security: Literal["none", "starttls", "tls"] = "starttls"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_timeout_seconds: float = Field(default=30.0, gt=0)
+    smtp_validate_certs: bool = True
+    from_address: str = "Atrium <no-reply@localhost>"
+    link_base_url: str = "http://127.0.0.1:8000"
+    verify_email_path: str = "/verify-email?token={token}"
+    reset_password_path: str = "/reset-password?token={token}"  # noqa: S105 - a URL path
+    confirm_email_change_path: str = "/confirm-email?token={token}"
+    default_locale: str = "en"
+    max_attempts: int = Field(default=8, ge=1)
+    backoff_base_seconds: float = Field(default=30.0, gt=0)
+    backoff_max_seconds: float = Field(default=3600.0, gt=0)
+    lease_seconds: float = Field(default=300.0, gt=0)
+    batch_size: int = Field(default=20, ge=1, le=1000)
+    poll_interval_seconds: float = Field(default=1.0, gt=0)
+    worker_in_api: bool = True
+
+    @model_validator(mode="after")
+    def _check_worker(self) -> MailSettings:
+        if self.lease_seconds <= self.smtp_timeout_seconds:
+            raise ValueError("mail.lease_seconds must exceed mail.smtp_timeout_seconds")
+        for name in ("verify_email_path", "reset_password_path", "confirm_email_change_path"):
+            if "{token}" not in getattr(self, name):
+                raise ValueError(f"mail.{name} must contain {{token}}")
+        return self
+
+    @property
+    def effective_smtp_port(self) -> int:
+        """The configured port, else 465 for implicit TLS, 587 for STARTTLS, 25 otherwise."""
+        if self.smtp_port is not None:
+            return self.smtp_port
+        return {"tls": 465, "starttls": 587, "none": 25}[self.smtp_security]
+
+
 class Settings(BaseSettings):
     """All of Atrium's settings. Read once through :func:`get_settings`."""
 
@@ -149,6 +208,7 @@ class Settings(BaseSettings):
     http: HttpSettings = HttpSettings()
     rate_limit: RateLimitSettings = RateLimitSettings()
     metrics: MetricsSettings = MetricsSettings()
+    mail: MailSettings = MailSettings()
 
     @model_validator(mode="after")
     def _production_requires_explicit_choices(self) -> Settings:
@@ -159,6 +219,9 @@ class Settings(BaseSettings):
                 raise ValueError(
                     "production requires ATRIUM_AUTH__SIGNING_KEY or ATRIUM_AUTH__SIGNING_KEY_FILE"
                 )
+            if self.mail.smtp_host is None:
+                # .eml files in a server's data folder would be lost mail.
+                raise ValueError("production requires ATRIUM_MAIL__SMTP_HOST")
         return self
 
     @property
@@ -172,6 +235,11 @@ class Settings(BaseSettings):
     def signing_key_path(self) -> Path:
         """File holding the PEM signing key; created on first run when absent."""
         return self.auth.signing_key_file or self.data_dir / "signing_key.pem"
+
+    @property
+    def mail_dir(self) -> Path:
+        """Where ``.eml`` files are written when no SMTP server is configured."""
+        return self.data_dir / "mail"
 
     @property
     def effective_log_format(self) -> str:

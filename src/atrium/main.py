@@ -8,6 +8,8 @@ Migrations and the first admin are handled by ``atrium serve`` before workers st
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -35,6 +37,8 @@ from atrium.docs_ui.router import install_docs
 from atrium.errors import install_error_handlers
 from atrium.health.router import metrics_router
 from atrium.health.router import router as health_router
+from atrium.mail.transport import create_transport
+from atrium.mail.worker import MailWorker
 
 DESCRIPTION = """
 Atrium is a self-hostable user and identity backend.
@@ -78,12 +82,22 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         app.state.ctx = ctx
         app.state.sessionmaker = ctx.sessionmaker
         metrics.register_pool(ctx.engine.pool)
+        # Embedded default: the API process delivers the outbox itself (mail.worker_in_api).
+        worker = mail_task = None
+        if settings.mail.worker_in_api:
+            worker = MailWorker(ctx.sessionmaker, settings, clock, create_transport(settings))
+            mail_task = asyncio.create_task(worker.run(), name="atrium-mail-worker")
         try:
             yield
         finally:
+            if worker is not None and mail_task is not None:
+                worker.stop()
+                with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                    await asyncio.wait_for(mail_task, worker.shutdown_grace_seconds)
             metrics.unregister_pool(ctx.engine.pool)
             ctx.hasher.close()
             await ctx.cache.close()
+            await ctx.ratelimiter.close()
             await ctx.engine.dispose()
 
     app = FastAPI(
@@ -94,7 +108,6 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         docs_url=None,
         redoc_url=None,
         swagger_ui_parameters={"persistAuthorization": True},
-        max_body_size=settings.http.max_body_bytes,
     )
     install_error_handlers(app)
     if settings.http.cors_origins:

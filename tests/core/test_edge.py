@@ -264,12 +264,26 @@ async def test_swagger_ui_csp_allows_no_workers(client: httpx.AsyncClient) -> No
     assert "worker-src" not in csp_directives(response)
 
 
-async def test_docs_page_loads_no_asset_from_another_origin(client: httpx.AsyncClient) -> None:
-    for path in ("/docs", "/redoc"):
-        html = (await client.get(path)).text
-        urls = re.findall(r"""(?:src|href)\s*=\s*["']([^"']+)""", html)
-        assert urls
-        assert all(u.startswith("/") and not u.startswith("//") for u in urls), (path, urls)
+@pytest.mark.parametrize("path", ["/docs", "/redoc"])
+async def test_docs_page_loads_no_asset_from_another_origin(
+    client: httpx.AsyncClient, path: str
+) -> None:
+    html = (await client.get(path)).text
+
+    urls = re.findall(r"""(?:src|href)\s*=\s*["']([^"']+)""", html)
+    assert urls
+    assert all(u.startswith("/") and not u.startswith("//") for u in urls), urls
+
+
+async def test_oauth2_redirect_page_csp_hash_matches_its_inline_script(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.get("/docs/oauth2-redirect")
+
+    scripts = inline_scripts(response.text)
+    assert scripts
+    hashes = {s for s in csp_directives(response)["script-src"] if s.startswith("'sha256-")}
+    assert hashes == {sha256_source(s) for s in scripts}
 
 
 # --- HSTS ---------------------------------------------------------------------------------
@@ -279,6 +293,14 @@ async def test_no_hsts_over_plain_http(client: httpx.AsyncClient) -> None:
     response = await client.get("/health/live")
 
     assert "strict-transport-security" not in response.headers
+
+
+async def test_hsts_when_the_connection_itself_is_https(app: Any) -> None:
+    transport = httpx.ASGITransport(app=app, client=(CLIENT_IP, 51000))
+    async with httpx.AsyncClient(transport=transport, base_url="https://atrium.test") as c:
+        response = await c.get("/health/live")
+
+    assert "max-age=" in response.headers.get("strict-transport-security", "")
 
 
 @pytest.mark.parametrize("http", [trusting(CLIENT_IP)])

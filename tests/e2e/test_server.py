@@ -142,6 +142,7 @@ def test_first_run_creates_admin_from_environment(server: tuple[str, Path]) -> N
             "/api/v1/users/me", headers={"Authorization": f"Bearer {r.json()['access_token']}"}
         )
         assert me.json()["is_superuser"] is True
+        assert me.json()["email_verified"] is True  # the operator chose the address
 
 
 def test_docs_are_served_without_internet(server: tuple[str, Path]) -> None:

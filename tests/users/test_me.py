@@ -26,6 +26,7 @@ USER_FIELDS = {
     "created_at",
     "updated_at",
     "last_login_at",
+    "locale",
 }
 
 

@@ -62,6 +62,7 @@ def user_read(user: User) -> UserRead:
         created_at=user.created_at,
         updated_at=user.updated_at,
         last_login_at=user.last_login_at,
+        locale=user.locale,
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Form, Request, Response, status
+from fastapi.responses import JSONResponse
 
 from atrium.auth.dependencies import CurrentPrincipal
 from atrium.auth.exceptions import (
@@ -31,6 +32,10 @@ from atrium.core.examples import EXAMPLE_EMAIL, EXAMPLE_PASSWORD
 from atrium.core.ratelimit import RateLimited, rate_limit
 from atrium.errors import InvalidToken, NotAuthenticated, ValidationFailed, problem_responses
 from atrium.users.schemas import UserRead
+from atrium.verification.schemas import Accepted
+from atrium.verification.service import AccountEmailService
+
+REGISTRATION_ACCEPTED = "Check your inbox to continue."
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 well_known_router = APIRouter(tags=["auth"])
@@ -47,14 +52,25 @@ def client_info(request: Request) -> ClientInfo:
     "/register",
     status_code=status.HTTP_201_CREATED,
     response_model=UserRead,
-    responses=problem_responses(
-        EmailTaken, InvalidEmail, WeakPassword, ValidationFailed, RateLimited
-    ),
+    responses={
+        202: {
+            "model": Accepted,
+            "description": "With `auth.enumeration_safe_registration`: the same answer for "
+            "a new and an already registered email.",
+        },
+        **problem_responses(EmailTaken, InvalidEmail, WeakPassword, ValidationFailed, RateLimited),
+    },
     dependencies=[Depends(rate_limit("register"))],
 )
-async def register(body: RegisterRequest, db: DbSession, ctx: Ctx) -> UserRead:
-    """Register a new account (public)."""
-    user = await AuthService(db, ctx).register(body.email, body.password)
+async def register(body: RegisterRequest, db: DbSession, ctx: Ctx) -> UserRead | JSONResponse:
+    """Register a new account; a verification email is queued (public)."""
+    if ctx.settings.auth.enumeration_safe_registration:
+        await AccountEmailService(db, ctx).register_quietly(body.email, body.password, body.locale)
+        return JSONResponse(
+            Accepted(detail=REGISTRATION_ACCEPTED).model_dump(),
+            status_code=status.HTTP_202_ACCEPTED,
+        )
+    user = await AuthService(db, ctx).register(body.email, body.password, locale=body.locale)
     return user_read(user)
 
 

@@ -13,6 +13,7 @@ from atrium.core.examples import (
     EXAMPLE_REFRESH_TOKEN,
 )
 from atrium.core.schemas import RequestModel
+from atrium.mail.schemas import LocaleField
 
 
 class RegisterRequest(RequestModel):
@@ -24,6 +25,7 @@ class RegisterRequest(RequestModel):
 
     email: str = Field(max_length=320)
     password: str = Field(max_length=1024)
+    locale: LocaleField = None
 
 
 class TokenResponse(BaseModel):

@@ -34,6 +34,7 @@ from atrium.core import metrics
 from atrium.models import AuthSession, RefreshToken, User, UserStatus
 from atrium.users.email import normalize_email
 from atrium.users.repository import UserRepository
+from atrium.verification.service import AccountEmailService
 
 log = structlog.get_logger(__name__)
 
@@ -66,8 +67,8 @@ class AuthService:
         self.users = UserRepository(db)
         self.sessions = SessionRepository(db)
 
-    async def register(self, email: str, password: str) -> User:
-        """Create an account.
+    async def register(self, email: str, password: str, locale: str | None = None) -> User:
+        """Create an account and queue its verification email (same transaction).
 
         Raises:
             InvalidEmail: 422, the address is not valid.
@@ -87,9 +88,11 @@ class AuthService:
             is_superuser=False,
             created_at=now,
             updated_at=now,
+            locale=locale,
         )
         await self.users.add(user)
         metrics.REGISTRATIONS.inc()
+        await AccountEmailService(self.db, self.ctx).send_verification(user)
         log.info("user_registered", user_id=str(user.id))
         return user
 
@@ -129,7 +132,7 @@ class AuthService:
         await self.users.record_login(user.id, now, upgraded_hash)
         tokens = await self._open_session(user.id, now, client)
         metrics.LOGINS.labels("success").inc()
-        log.info("login_succeeded", user_id=str(user.id), rehashed=upgraded_hash is not None)
+        log.info("login_succeeded", user_id=str(user.id), upgraded=upgraded_hash is not None)
         return tokens
 
     async def _open_session(

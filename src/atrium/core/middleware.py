@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Iterable
 
 import structlog
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from atrium.config import HttpSettings
@@ -38,6 +39,37 @@ _BASE_HEADERS: list[tuple[bytes, bytes]] = [
     ),
     (b"cross-origin-opener-policy", b"same-origin"),
 ]
+
+
+_INTERNAL_ERROR = (
+    b'{"type":"about:blank","title":"Internal server error","status":500,"code":"internal_error"}'
+)
+
+
+def _route_template(scope: Scope) -> str:
+    """The matched route's template with the prefix it was included under
+    (``/api/v1/users/me/sessions/{session_id}``), or ``unmatched``."""
+    route = scope.get("route")
+    route_path: str | None = getattr(route, "path_format", None) or getattr(route, "path", None)
+    if not route_path:
+        return "unmatched"
+    parts = scope.get("path", "").split("/")
+    depth = len(parts) - route_path.count("/")
+    return "/".join(parts[:depth]) + route_path if depth > 0 else route_path
+
+
+_PAYLOAD_TOO_LARGE = (
+    b'{"type":"about:blank","title":"Payload too large","status":413,'
+    b'"detail":"The request body is too large.","code":"payload_too_large"}'
+)
+
+
+def _strip_port(node: str) -> str:
+    """``192.0.2.43:4711`` -> ``192.0.2.43`` (RFC 7239 §6: IPv6 comes bracketed, and the
+    brackets are already gone here, so a bare IPv6 address has several colons)."""
+    if node.count(":") == 1:
+        return node.split(":", 1)[0]
+    return node
 
 
 class TrustedProxies:
@@ -84,6 +116,7 @@ class EdgeMiddleware:
         self.app = app
         self.proxies = TrustedProxies(settings.trusted_proxies)
         self.access_log_enabled = settings.access_log
+        self.max_body = settings.max_body_bytes
         self.hsts = (
             b"strict-transport-security",
             f"max-age={settings.hsts_max_age_seconds}; includeSubDomains".encode(),
@@ -108,10 +141,12 @@ class EdgeMiddleware:
         if scope.get("scheme") == "https":
             extra.append(self.hsts)
         status = 500
+        started = False
 
         async def send_wrapper(message: Message) -> None:
-            nonlocal status
+            nonlocal status, started
             if message["type"] == "http.response.start":
+                started = True
                 status = message["status"]
                 headers = list(message.get("headers", []))
                 if not any(k == b"content-security-policy" for k, _ in headers):
@@ -126,13 +161,19 @@ class EdgeMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_wrapper)
+            if self._declared_length(scope) > self.max_body:
+                await self._send_problem(send_wrapper, 413, _PAYLOAD_TOO_LARGE)
+            else:
+                await self.app(scope, self._limited(receive), send_wrapper)
+        except Exception:
+            # Answer the 500 here, inside the edge, so it carries every header too; the
+            # exception goes on to the server, which logs it.
+            if not started:
+                await self._send_problem(send_wrapper, 500, _INTERNAL_ERROR)
+            raise
         finally:
             elapsed = time.perf_counter() - start
-            route = scope.get("route")
-            template = (
-                getattr(route, "path_format", None) or getattr(route, "path", None) or "unmatched"
-            )
+            template = _route_template(scope)
             method = scope.get("method", "")
             metrics.observe_request(method, template, status, elapsed)
             if self.access_log_enabled:
@@ -148,6 +189,49 @@ class EdgeMiddleware:
                     client_ip=(scope.get("client") or (None,))[0],
                 )
 
+    @staticmethod
+    async def _send_problem(send: Send, status: int, body: bytes) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", b"application/problem+json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    @staticmethod
+    def _declared_length(scope: Scope) -> int:
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                try:
+                    return int(value)
+                except ValueError:
+                    return 0
+        return 0
+
+    def _limited(self, receive: Receive) -> Receive:
+        """``receive`` that refuses a body growing past ``max_body_bytes`` while it streams
+        (chunked bodies have no Content-Length to check up front)."""
+        received = 0
+        limit = self.max_body
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    # An HTTPException: FastAPI lets it through its body parsing, and the
+                    # error handlers render it as problem+json `payload_too_large`.
+                    raise HTTPException(413, "The request body is too large.")
+            return message
+
+        return limited_receive
+
     def _apply_forwarding(self, scope: Scope, peer: str | None) -> str | None:
         """Rewrite client and scheme from trusted forwarding headers; the incoming request id."""
         xff = xfp = forwarded = request_id = None
@@ -162,7 +246,7 @@ class EdgeMiddleware:
                 request_id = value.decode("latin-1")
         hops: list[str] = []
         if forwarded:
-            hops = [m.strip() for m in _FORWARDED_FOR.findall(forwarded)]
+            hops = [_strip_port(m.strip()) for m in _FORWARDED_FOR.findall(forwarded)]
             proto = _FORWARDED_PROTO.findall(forwarded)
             if proto:
                 xfp = proto[-1].lower()

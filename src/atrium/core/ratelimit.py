@@ -18,6 +18,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+import redis.asyncio as aioredis
 import structlog
 from fastapi import Request
 from limits import RateLimitItem, parse_many
@@ -68,12 +69,19 @@ class RateLimiter:
         self.fail_open = cfg.fail_open
         self._prefix = settings.redis.key_prefix + "rl"
         self.storage: Storage
+        self._pool: aioredis.ConnectionPool | None = None
         if settings.redis.url:
+            # Our own pool, so that shutdown can close it (limits offers no close()).
+            self._pool = aioredis.ConnectionPool.from_url(
+                settings.redis.url,
+                socket_timeout=settings.redis.socket_timeout_seconds,
+                socket_connect_timeout=settings.redis.socket_timeout_seconds,
+            )
             self.storage = RedisStorage(
                 "async+" + settings.redis.url,
                 implementation="redispy",
-                socket_timeout=settings.redis.socket_timeout_seconds,
-                socket_connect_timeout=settings.redis.socket_timeout_seconds,
+                wrap_exceptions=True,
+                connection_pool=self._pool,  # type: ignore[arg-type]
             )
         else:
             self.storage = MemoryStorage()
@@ -161,6 +169,11 @@ class RateLimiter:
         )
         if not self.fail_open:
             raise ServiceUnavailable("Rate limiting is unavailable; try again shortly.") from exc
+
+    async def close(self) -> None:
+        """Release the Redis connections, if any."""
+        if self._pool is not None:
+            await self._pool.aclose()
 
 
 def rate_limit(name: str) -> Callable[[Request], Awaitable[None]]:

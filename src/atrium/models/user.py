@@ -33,3 +33,5 @@ class User(Base):
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     last_login_at: Mapped[datetime | None]
+    # Language of the account's emails (e.g. "es"); None means mail.default_locale.
+    locale: Mapped[str | None] = mapped_column(String(16))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Depends, Response, status
 
 from atrium.auth.dependencies import CurrentPrincipal
 from atrium.auth.exceptions import IncorrectPassword, SessionNotFound, WeakPassword
@@ -19,10 +19,13 @@ from atrium.users.schemas import (
     UserUpdate,
 )
 from atrium.users.service import UserService
+from atrium.verification.dependencies import unverified_may
+from atrium.verification.exceptions import EmailNotVerified
 
 router = APIRouter(prefix="/users/me", tags=["users"])
 
 _AUTH_ERRORS = (NotAuthenticated, InvalidToken)
+_GATED_ERRORS = (NotAuthenticated, InvalidToken, EmailNotVerified)
 
 
 @router.get("", response_model=UserRead, responses=problem_responses(*_AUTH_ERRORS))
@@ -35,7 +38,8 @@ async def read_me(principal: CurrentPrincipal) -> Response:
 @router.patch(
     "",
     response_model=UserRead,
-    responses=problem_responses(*_AUTH_ERRORS, ValidationFailed),
+    responses=problem_responses(*_GATED_ERRORS, ValidationFailed),
+    dependencies=[Depends(unverified_may("account:update"))],
 )
 async def update_me(
     body: UserUpdate, principal: CurrentPrincipal, db: DbSession, ctx: Ctx
@@ -62,7 +66,8 @@ async def delete_me(
     "/password",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
-    responses=problem_responses(*_AUTH_ERRORS, IncorrectPassword, WeakPassword, ValidationFailed),
+    responses=problem_responses(*_GATED_ERRORS, IncorrectPassword, WeakPassword, ValidationFailed),
+    dependencies=[Depends(unverified_may("password:change"))],
 )
 async def change_password(
     body: PasswordChange, principal: CurrentPrincipal, db: DbSession, ctx: Ctx
@@ -73,7 +78,10 @@ async def change_password(
 
 
 @router.get(
-    "/sessions", response_model=list[SessionRead], responses=problem_responses(*_AUTH_ERRORS)
+    "/sessions",
+    response_model=list[SessionRead],
+    responses=problem_responses(*_GATED_ERRORS),
+    dependencies=[Depends(unverified_may("sessions:read"))],
 )
 async def list_sessions(principal: CurrentPrincipal, db: DbSession, ctx: Ctx) -> list[SessionRead]:
     """The signed-in user's live sessions, newest first; `current` marks this one."""
@@ -84,7 +92,8 @@ async def list_sessions(principal: CurrentPrincipal, db: DbSession, ctx: Ctx) ->
     "/sessions/{session_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
-    responses=problem_responses(*_AUTH_ERRORS, SessionNotFound, ValidationFailed),
+    responses=problem_responses(*_GATED_ERRORS, SessionNotFound, ValidationFailed),
+    dependencies=[Depends(unverified_may("sessions:revoke"))],
 )
 async def revoke_session(
     session_id: uuid.UUID, principal: CurrentPrincipal, db: DbSession, ctx: Ctx

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from atrium.core.examples import EXAMPLE_EMAIL, EXAMPLE_NEW_PASSWORD, EXAMPLE_PASSWORD
 from atrium.core.schemas import RequestModel
+from atrium.mail.schemas import LocaleField
 
 
 class UserRead(BaseModel):
@@ -42,6 +43,7 @@ class UserRead(BaseModel):
     created_at: datetime
     updated_at: datetime
     last_login_at: datetime | None
+    locale: str | None = None
 
 
 class UserUpdate(RequestModel):
@@ -50,6 +52,7 @@ class UserUpdate(RequestModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"full_name": "Ada King"}]})
 
     full_name: str | None = Field(default=None, max_length=200)
+    locale: LocaleField = None
 
 
 class PasswordChange(RequestModel):

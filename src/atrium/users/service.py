@@ -15,6 +15,7 @@ from atrium.context import AppContext
 from atrium.errors import InvalidToken
 from atrium.models import User
 from atrium.users.schemas import SessionRead, UserRead
+from atrium.verification.service import AccountEmailService
 
 log = structlog.get_logger(__name__)
 
@@ -67,6 +68,7 @@ class UserService:
             user.id, now, "password_changed", except_session=principal.session_id
         )
         await self.ctx.principals.revoke(revoked)
+        await AccountEmailService(self.db, self.ctx).notify_password_changed(user)
         log.info("password_changed", user_id=str(user.id), sessions_revoked=len(revoked))
 
     async def delete_account(self, principal: Principal, password: str) -> None:

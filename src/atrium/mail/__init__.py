@@ -1,0 +1,1 @@
+"""Email: the transactional outbox, templates and translations, and the delivery worker."""
