@@ -281,3 +281,19 @@ async def test_response_has_exactly_one_request_id_header(client: httpx.AsyncCli
     response = await client.get("/health/live", headers={"X-Request-ID": "abc-123"})
 
     assert response.headers.get_list("x-request-id") == ["abc-123"]
+
+
+async def test_grafana_dashboard_uses_only_metrics_that_exist(client: httpx.AsyncClient) -> None:
+    import json
+    import re
+    from pathlib import Path
+
+    dashboard = json.loads(
+        (Path(__file__).resolve().parents[2] / "deploy" / "grafana-dashboard.json").read_text()
+    )
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    used = {m for e in exprs for m in re.findall(r"\b(atrium_[a-z_]+?)(?:_bucket)?\b", e)}
+    exposition = (await client.get("/metrics")).text
+    declared = set(re.findall(r"^# TYPE (atrium_[a-z_]+) ", exposition, re.M))
+    assert used
+    assert used - declared == set()

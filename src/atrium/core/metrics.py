@@ -15,6 +15,7 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
     multiprocess,
@@ -46,6 +47,12 @@ RATE_LIMIT_BACKEND_ERRORS = Counter(
 )
 CACHE_LOOKUPS = Counter(
     "atrium_cache_lookups_total", "Cache lookups by cache and result.", ["cache", "result"]
+)
+OUTBOX_MESSAGES = Gauge(
+    "atrium_outbox_messages",
+    "Outbox messages by state (pending, sending, sent, failed), read at scrape time.",
+    ["state"],
+    multiprocess_mode="livemax",
 )
 DB_POOL_TIMEOUTS = Counter(
     "atrium_db_pool_timeouts_total", "Requests that waited for a database connection and gave up."

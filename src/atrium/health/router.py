@@ -15,6 +15,8 @@ from atrium import __version__
 from atrium.context import AppContext, Ctx
 from atrium.core import metrics
 from atrium.errors import NotAuthenticated
+from atrium.mail.repository import OutboxRepository
+from atrium.models import OutboxStatus
 
 router = APIRouter(tags=["health"])
 
@@ -110,5 +112,10 @@ async def prometheus_metrics(request: Request, ctx: Ctx) -> Response:
         given = request.headers.get("authorization", "")
         if not hmac.compare_digest(given.encode(), expected.encode()):
             raise NotAuthenticated("The metrics token is required.")
+    # Outbox backlog and failures are database state: count them once per scrape.
+    async with ctx.sessionmaker() as db:
+        counts = await OutboxRepository(db).counts_by_status()
+    for state in OutboxStatus:
+        metrics.OUTBOX_MESSAGES.labels(state.value).set(counts.get(state.value, 0))
     body, content_type = metrics.render()
     return Response(body, media_type=content_type)
