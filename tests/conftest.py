@@ -161,4 +161,3 @@ def queries(ctx: AppContext) -> Iterator[QueryCounter]:
     event.listen(sync_engine, "before_cursor_execute", before)
     yield counter
     event.remove(sync_engine, "before_cursor_execute", before)
-

@@ -12,7 +12,9 @@ PASSWORD = "correct horse battery staple"
 async def register(
     client: httpx.AsyncClient, email: str, password: str = PASSWORD
 ) -> dict[str, Any]:
-    response = await client.post("/api/v1/auth/register", json={"email": email, "password": password})
+    response = await client.post(
+        "/api/v1/auth/register", json={"email": email, "password": password}
+    )
     assert response.status_code == 201, response.text
     body: dict[str, Any] = response.json()
     return body

@@ -15,10 +15,20 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from atrium import migrate
+from atrium.migrations.env_helpers import include_object
 from atrium.models import Base
 from tests.conftest import PG_URL
 
-TABLES = {"user_account", "auth_session", "refresh_token"}
+TABLES = {
+    "user_account",
+    "auth_session",
+    "refresh_token",
+    "role",
+    "role_permission",
+    "role_parent",
+    "user_role",
+    "audit_event",
+}
 
 
 def _pg_scratch_url() -> Iterator[str]:
@@ -49,7 +59,8 @@ def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[s
 def _inspect(url: str) -> tuple[set[str], list[object]]:
     def work(conn: Connection) -> tuple[set[str], list[object]]:
         tables = set(inspect(conn).get_table_names()) - {"alembic_version"}
-        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+        context = MigrationContext.configure(conn, opts={"include_object": include_object})
+        diff = compare_metadata(context, Base.metadata)
         return tables, diff
 
     async def run() -> tuple[set[str], list[object]]:

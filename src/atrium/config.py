@@ -68,6 +68,22 @@ class AuthSettings(BaseModel):
         return self
 
 
+class RbacSettings(BaseModel):
+    """Roles and permissions."""
+
+    # How long a node may reuse a user's resolved permissions. Any role change publishes
+    # a new version through the shared cache, so with Redis the change is seen at once on
+    # every node; this lifetime bounds staleness only if that publication fails, or across
+    # worker processes that each hold an in-process cache.
+    permission_cache_ttl_seconds: float = Field(default=30.0, ge=0)
+
+
+class AccountSettings(BaseModel):
+    """Administration of accounts."""
+
+    deleted_retention_days: int = Field(default=30, ge=0)
+
+
 class Settings(BaseSettings):
     """All of Atrium's settings. Read once through :func:`get_settings`."""
 
@@ -89,6 +105,8 @@ class Settings(BaseSettings):
     database: DatabaseSettings = DatabaseSettings()
     redis: RedisSettings = RedisSettings()
     auth: AuthSettings = AuthSettings()
+    rbac: RbacSettings = RbacSettings()
+    accounts: AccountSettings = AccountSettings()
 
     @model_validator(mode="after")
     def _production_requires_explicit_choices(self) -> Settings:

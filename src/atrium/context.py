@@ -15,6 +15,7 @@ from atrium.core.cache import Cache
 from atrium.core.clock import Clock
 from atrium.core.passwords import PasswordHasher
 from atrium.core.tokens import TokenService
+from atrium.rbac.resolver import PermissionResolver
 
 
 @dataclass
@@ -27,6 +28,7 @@ class AppContext:
     hasher: PasswordHasher
     tokens: TokenService
     principals: PrincipalStore
+    rbac: PermissionResolver
     started_at: float = field(default_factory=time.monotonic)
 
 

@@ -17,6 +17,7 @@ from fastapi_offline import FastAPIOffline
 
 from atrium import __version__
 from atrium.api import api_router
+from atrium.audit.context import AuditContextMiddleware
 from atrium.auth.principal import PrincipalStore
 from atrium.auth.router import well_known_router
 from atrium.config import Settings, get_settings
@@ -30,6 +31,7 @@ from atrium.core.passwords import PasswordHasher
 from atrium.core.tokens import TokenService, load_or_create_signing_key
 from atrium.errors import install_error_handlers
 from atrium.health.router import router as health_router
+from atrium.rbac.resolver import PermissionResolver
 
 DESCRIPTION = """
 Atrium is a self-hostable user and identity backend.
@@ -56,6 +58,7 @@ async def build_context(settings: Settings, clock: Clock) -> AppContext:
         hasher=hasher,
         tokens=TokenService(settings, signing_key),
         principals=PrincipalStore(cache, sessionmaker, settings),
+        rbac=PermissionResolver(cache, sessionmaker, settings),
     )
 
 
@@ -84,6 +87,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         swagger_ui_parameters={"persistAuthorization": True},
     )
     install_error_handlers(app)
+    app.add_middleware(AuditContextMiddleware)
     app.add_middleware(RequestIdMiddleware)
     app.include_router(health_router)
     app.include_router(well_known_router)

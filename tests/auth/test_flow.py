@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from tests.factories import PASSWORD, login, register
+from tests.factories import login, register
 
 
 async def test_register_login_me_refresh_logout(client: httpx.AsyncClient) -> None:

@@ -27,6 +27,7 @@ from atrium.auth.service import AuthService, ClientInfo
 from atrium.context import Ctx
 from atrium.core.db import DbSession
 from atrium.errors import InvalidToken, NotAuthenticated, ValidationFailed, problem_responses
+from atrium.rbac.permissions import USER
 from atrium.users.schemas import UserRead
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -49,7 +50,7 @@ def client_info(request: Request) -> ClientInfo:
 async def register(body: RegisterRequest, db: DbSession, ctx: Ctx) -> UserRead:
     """Register a new account (public)."""
     user = await AuthService(db, ctx).register(body.email, body.password)
-    return user_read(user)
+    return user_read(user, [USER])
 
 
 @router.post(

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from atrium.audit.service import ACTOR_ANONYMOUS, record
 from atrium.auth.exceptions import (
     InvalidCredentials,
     InvalidEmail,
@@ -30,6 +31,8 @@ from atrium.auth.repository import SessionRepository
 from atrium.auth.schemas import TokenResponse
 from atrium.context import AppContext
 from atrium.models import AuthSession, RefreshToken, User, UserStatus
+from atrium.rbac.permissions import USER
+from atrium.rbac.repository import RoleRepository
 from atrium.users.email import normalize_email
 from atrium.users.repository import UserRepository
 
@@ -52,6 +55,19 @@ def hash_refresh_token(raw: str) -> bytes:
 def new_refresh_token() -> str:
     """256 random bits, URL-safe base64 (43 characters)."""
     return secrets.token_urlsafe(32)
+
+
+def _login_failure(user: User | None, password_ok: bool) -> str | None:
+    """Why a login fails (for the audit trail only), or None when it succeeds."""
+    if user is None:
+        return "unknown_email"
+    if not password_ok:
+        return "wrong_password"
+    if user.deleted_at is not None:
+        return "account_deleted"
+    if user.status != UserStatus.active.value:
+        return "account_suspended"
+    return None
 
 
 class AuthService:
@@ -82,11 +98,19 @@ class AuthService:
             email_normalized=normalized.key,
             password_hash=password_hash,
             status=UserStatus.active.value,
-            is_superuser=False,
             created_at=now,
             updated_at=now,
         )
         await self.users.add(user)
+        await RoleRepository(self.db).grant_builtin(user.id, USER, now)
+        await record(
+            self.db,
+            "user.registered",
+            at=now,
+            actor_id=user.id,
+            target_type="user",
+            target_id=user.id,
+        )
         log.info("user_registered", user_id=str(user.id))
         return user
 
@@ -97,8 +121,13 @@ class AuthService:
         password and answers the same error (OWASP Authentication Cheat Sheet). A bcrypt
         or weaker argon2 hash is replaced by a current argon2id hash on success.
 
+        Every attempt leaves an audit event; a failure's ``details.reason`` is one of
+        ``unknown_email``, ``wrong_password``, ``account_suspended``, ``account_deleted``
+        (the client sees the same answer for all of them).
+
         Raises:
-            InvalidCredentials: 401, wrong email or password, or an inactive account.
+            InvalidCredentials: 401, wrong email or password, or an inactive or deleted
+                account (the failure's audit event is committed nonetheless).
         """
         try:
             key = normalize_email(email).key
@@ -108,12 +137,35 @@ class AuthService:
         ok, upgraded_hash = await self.ctx.hasher.verify(
             password, user.password_hash if user else None
         )
-        if user is None or not ok or user.status != UserStatus.active.value:
-            log.info("login_failed", user_id=str(user.id) if user else None)
-            raise InvalidCredentials("The email or password is incorrect.")
         now = self.ctx.clock.now()
+        reason = _login_failure(user, ok)
+        if reason is not None:
+            log.info("login_failed", user_id=str(user.id) if user else None, reason=reason)
+            details: dict[str, object] = {"reason": reason}
+            if user is None and key is not None:
+                details["email"] = key
+            await record(
+                self.db,
+                "auth.login_failed",
+                at=now,
+                actor_id=None,
+                actor_type=ACTOR_ANONYMOUS,
+                target_type="user" if user else None,
+                target_id=user.id if user else None,
+                details=details,
+            )
+            raise InvalidCredentials("The email or password is incorrect.")
+        assert user is not None
         await self.users.record_login(user.id, now, upgraded_hash)
         tokens = await self._open_session(user.id, now, client)
+        await record(
+            self.db,
+            "auth.login_succeeded",
+            at=now,
+            actor_id=user.id,
+            target_type="user",
+            target_id=user.id,
+        )
         log.info("login_succeeded", user_id=str(user.id), hash_upgraded=upgraded_hash is not None)
         return tokens
 
@@ -169,6 +221,16 @@ class AuthService:
         ):
             await self._revoke([session.id], now, "refresh_token_reused")
             log.warning("refresh_token_reuse_detected", session_id=str(session.id))
+            await record(
+                self.db,
+                "auth.refresh_token_reused",
+                at=now,
+                actor_id=None,
+                actor_type=ACTOR_ANONYMOUS,
+                target_type="user",
+                target_id=user.id,
+                details={"session_id": str(session.id)},
+            )
             raise RefreshTokenReused(
                 "This refresh token was already used; the session has been revoked."
             )
@@ -180,6 +242,7 @@ class AuthService:
             or session.expires_at <= now
             or idle_limit <= now
             or user.status != UserStatus.active.value
+            or user.deleted_at is not None
         ):
             raise InvalidRefreshToken("The session has ended; log in again.")
         raw = new_refresh_token()
@@ -203,6 +266,15 @@ class AuthService:
             if row is not None and row[1].user_id == principal.user_id:
                 session_ids.append(row[1].id)
         await self._revoke(session_ids, now, "logout")
+        await record(
+            self.db,
+            "auth.logout",
+            at=now,
+            actor_id=principal.user_id,
+            target_type="user",
+            target_id=principal.user_id,
+            details={"session_ids": [str(s) for s in dict.fromkeys(session_ids)]},
+        )
 
     async def _revoke(self, session_ids: list[uuid.UUID], now: datetime, reason: str) -> None:
         for sid in dict.fromkeys(session_ids):

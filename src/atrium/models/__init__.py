@@ -1,7 +1,20 @@
 """SQLAlchemy tables, one module per aggregate. Importing this package registers them all."""
 
+from atrium.models.audit import AuditEvent
 from atrium.models.base import Base
+from atrium.models.role import Role, RoleParent, RolePermission, UserRole
 from atrium.models.session import AuthSession, RefreshToken
 from atrium.models.user import User, UserStatus
 
-__all__ = ["AuthSession", "Base", "RefreshToken", "User", "UserStatus"]
+__all__ = [
+    "AuditEvent",
+    "AuthSession",
+    "Base",
+    "RefreshToken",
+    "Role",
+    "RoleParent",
+    "RolePermission",
+    "User",
+    "UserRole",
+    "UserStatus",
+]
