@@ -21,7 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from atrium.models import AuthSession, Role, User, UserRole
+from atrium.models import AuthSession, User, UserRole
 
 SORT_COLUMNS: dict[str, Any] = {
     "created_at": User.created_at,
@@ -34,7 +34,7 @@ NULLABLE_SORTS = {"last_login_at"}
 @dataclass(frozen=True)
 class UserFilter:
     q: str | None = None
-    role: str | None = None
+    role_id: uuid.UUID | None = None  # resolved from the role's name by the caller
     status: str | None = None  # active | suspended | deleted; None: every undeleted account
     email_verified: bool | None = None
     created_after: datetime | None = None
@@ -82,8 +82,11 @@ def _conditions(f: UserFilter) -> list[ColumnElement[bool]]:
         out.append(User.created_at >= f.created_after)
     if f.created_before is not None:
         out.append(User.created_at < f.created_before)
-    if f.role is not None:
-        role_id = select(Role.id).where(Role.name == f.role).scalar_subquery()
+    if f.role_id is not None:
+        # Inlined, not a bind parameter: the planner then uses the column statistics of
+        # user_role.role_id (a rare role drives the join from the role's index; a common
+        # one walks the sort index), and a cached generic plan cannot hide the value.
+        role_id = bindparam("role_id", f.role_id, type_=UserRole.role_id.type, literal_execute=True)
         out.append(exists().where(UserRole.user_id == User.id, UserRole.role_id == role_id))
     return out
 

@@ -70,13 +70,12 @@ async def list_users(
     """Search and filter accounts; keyset pagination in a stable order."""
     filters = UserFilter(
         q=q,
-        role=role,
         status=status.value if status else None,
         email_verified=email_verified,
         created_after=created_after,
         created_before=created_before,
     )
-    return await AdminService(db, ctx).list_users(filters, sort, limit, cursor)
+    return await AdminService(db, ctx).list_users(filters, sort, limit, cursor, role)
 
 
 @router.post(

@@ -12,6 +12,7 @@ superadmin.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
@@ -138,7 +139,12 @@ class AdminService:
     # --- reading -------------------------------------------------------------------------
 
     async def list_users(
-        self, filters: UserFilter, sort: UserSort, limit: int, cursor: str | None
+        self,
+        filters: UserFilter,
+        sort: UserSort,
+        limit: int,
+        cursor: str | None,
+        role: str | None = None,
     ) -> Page[AdminUserRead]:
         """One page of accounts and the cursor of the next (two queries: the page and
         the roles of its accounts; three when a ``last_login_at`` page reaches the
@@ -149,6 +155,11 @@ class AdminService:
         """
         key = sort.value.lstrip("-")
         after = _parse_position(cursor, sort) if cursor else None
+        if role is not None:
+            node = (await self.ctx.rbac.graph()).roles.get(role)
+            if node is None:
+                return Page(items=[], next_cursor=None)
+            filters = dataclasses.replace(filters, role_id=node.id)
         rows = await self.users.list_users(
             filters,
             sort=key,

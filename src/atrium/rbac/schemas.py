@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from atrium.core.schemas import RequestModel
 
-ROLE_NAME = r"^[a-z][a-z0-9_-]{1,63}$"
+ROLE_NAME = r"^[a-z][a-z0-9_-]{0,63}$"
 
 
 class RoleRead(BaseModel):
