@@ -180,11 +180,13 @@ class AdminService:
     async def _target(
         self, caller: Authorized, user_id: uuid.UUID, graph: RoleGraph | None = None
     ) -> tuple[User, list[str]]:
+        # The cached graph first: on SQLite, loading it through another connection after
+        # this request's write transaction has begun would wait on its own lock.
+        graph = graph or await self.ctx.rbac.graph()
         user = await self.db.get(User, user_id)
         if user is None:
             raise UserNotFound("No such user.")
         roles = await self.roles.role_names_of(user_id)
-        graph = graph or await self.ctx.rbac.graph()
         check_can_hold(caller, graph.permissions_of(roles))
         return user, roles
 
