@@ -167,6 +167,9 @@ class RoleService:
         graph = await self.roles.load_graph()
         node = find_role(graph, name)
         changes = body.model_dump(exclude_unset=True)
+        for key in ("permissions", "parents"):  # null means "unchanged", [] means "none"
+            if changes.get(key, []) is None:
+                del changes[key]
         if node.name == SUPERADMIN and ({"permissions", "parents"} & set(changes)):
             raise BuiltinRoleProtected("superadmin always holds every permission.")
         check_can_hold(caller, graph.permissions_of([name]))
