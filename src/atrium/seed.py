@@ -213,7 +213,7 @@ USER_COLUMNS = [
     "last_login_at",
     "deleted_at",
 ]
-ROLE_COLUMNS = ["user_id", "role_id", "granted_at", "granted_by"]
+ROLE_COLUMNS = ["user_id", "role_id", "granted_at", "granted_by", "user_created_at"]
 AUDIT_COLUMNS = [
     "id",
     "occurred_at",
@@ -267,11 +267,11 @@ def _batch(
                 now - timedelta(days=rng.randrange(60)) if 0.02 <= r < 0.025 else None,
             )
         )
-        grants.append((uid, BUILTIN_ROLE_IDS[USER], created, None))
+        grants.append((uid, BUILTIN_ROLE_IDS[USER], created, None, created))
         if r > 0.995:
-            grants.append((uid, BUILTIN_ROLE_IDS[MODERATOR], created, None))
+            grants.append((uid, BUILTIN_ROLE_IDS[MODERATOR], created, None, created))
         if r > 0.9995:
-            grants.append((uid, BUILTIN_ROLE_IDS[ADMIN], created, None))
+            grants.append((uid, BUILTIN_ROLE_IDS[ADMIN], created, None, created))
         events.append(
             (
                 uuid.UUID(int=rng.getrandbits(128), version=4),

@@ -95,6 +95,33 @@ async def test_role_filter(
     assert await _ids(client, admin, role="no-such-role") == []
 
 
+@pytest.mark.parametrize("sort", ["created_at", "-created_at", "email", "-last_login_at"])
+async def test_role_filter_pages_in_order_with_every_sort(
+    client: httpx.AsyncClient, ctx: AppContext, admin: dict[str, str], sort: str
+) -> None:
+    mods = []
+    for i in range(7):
+        uid = await insert_user(
+            ctx,
+            email=f"m{6 - i}@example.com",
+            created_at=T0 + timedelta(hours=i % 3),
+            last_login_at=T0 + timedelta(days=i),
+        )
+        await grant_role(ctx, uid, "moderator")
+        mods.append(uid)
+    await insert_user(ctx, created_at=T0)  # not a moderator
+
+    items = await _all_pages(client, admin, role="moderator", sort=sort, limit=2)
+
+    got = [i["id"] for i in items]
+    assert sorted(got) == sorted(str(m) for m in mods)
+    key = {"created_at": "created_at", "email": "email", "last_login_at": "last_login_at"}[
+        sort.lstrip("-")
+    ]
+    values = [(i[key], i["id"]) for i in items]
+    assert values == sorted(values, reverse=sort.startswith("-"))
+
+
 async def test_email_verified_filter(
     client: httpx.AsyncClient, ctx: AppContext, admin: dict[str, str]
 ) -> None:
@@ -178,9 +205,25 @@ async def test_a_bad_cursor_or_one_for_another_sort_is_422(
 # --- pagination under inserts --------------------------------------------------------------
 
 
-@pytest.mark.parametrize("sort", ["created_at", "-created_at", "email", "-last_login_at"])
+@pytest.mark.parametrize(
+    ("sort", "role"),
+    [
+        ("created_at", None),
+        ("-created_at", None),
+        ("email", None),
+        ("-last_login_at", None),
+        # With a role, created_at order comes from user_role's own index.
+        ("created_at", "user"),
+        ("-created_at", "user"),
+        ("email", "user"),
+    ],
+)
 async def test_cursor_pagination_neither_repeats_nor_skips_while_rows_are_inserted(
-    client: httpx.AsyncClient, ctx: AppContext, admin: dict[str, str], sort: str
+    client: httpx.AsyncClient,
+    ctx: AppContext,
+    admin: dict[str, str],
+    sort: str,
+    role: str | None,
 ) -> None:
     clock = ctx.clock
     assert isinstance(clock, FrozenClock)
@@ -197,6 +240,8 @@ async def test_cursor_pagination_neither_repeats_nor_skips_while_rows_are_insert
     inserted = 0
     while True:
         params: dict[str, Any] = {"sort": sort, "limit": 3, "created_after": T0.isoformat()}
+        if role:
+            params["role"] = role
         if cursor:
             params["cursor"] = cursor
         body = (await client.get(USERS, headers=admin, params=params)).json()

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Select,
+    and_,
     bindparam,
     delete,
     exists,
@@ -54,7 +55,13 @@ def _like_pattern(term: str) -> str:
     return f"%{escaped}%"
 
 
-def _conditions(f: UserFilter) -> list[ColumnElement[bool]]:
+def _role_id(f: UserFilter) -> Any:
+    # Inlined, not a bind parameter: the planner then uses the column statistics of
+    # user_role.role_id, and a cached generic plan cannot hide the value.
+    return bindparam("role_id", f.role_id, type_=UserRole.role_id.type, literal_execute=True)
+
+
+def _conditions(f: UserFilter, *, role: bool = True) -> list[ColumnElement[bool]]:
     out: list[ColumnElement[bool]] = []
     if f.q:
         # Each column has a pg_trgm GIN index on PostgreSQL: a BitmapOr of three scans.
@@ -82,12 +89,8 @@ def _conditions(f: UserFilter) -> list[ColumnElement[bool]]:
         out.append(User.created_at >= f.created_after)
     if f.created_before is not None:
         out.append(User.created_at < f.created_before)
-    if f.role_id is not None:
-        # Inlined, not a bind parameter: the planner then uses the column statistics of
-        # user_role.role_id (a rare role drives the join from the role's index; a common
-        # one walks the sort index), and a cached generic plan cannot hide the value.
-        role_id = bindparam("role_id", f.role_id, type_=UserRole.role_id.type, literal_execute=True)
-        out.append(exists().where(UserRole.user_id == User.id, UserRole.role_id == role_id))
+    if role and f.role_id is not None:
+        out.append(exists().where(UserRole.user_id == User.id, UserRole.role_id == _role_id(f)))
     return out
 
 
@@ -111,8 +114,23 @@ class AdminUserRepository:
         accounts with a value to those without (which come last in both directions).
         """
         column = SORT_COLUMNS[sort]
-        base = select(User).where(*_conditions(filters))
         n = limit + 1
+        if sort == "created_at" and filters.role_id is not None:
+            # The role's holders in creation order straight from user_role's
+            # (role_id, user_created_at, user_id) index: a page costs the same for a role
+            # of five holders or of a million.
+            holders = (
+                select(User)
+                .join(
+                    UserRole,
+                    and_(UserRole.user_id == User.id, UserRole.role_id == _role_id(filters)),
+                )
+                .where(*_conditions(filters, role=False))
+            )
+            return await self._page(
+                holders, UserRole.user_created_at, descending, after, n, UserRole.user_id
+            )
+        base = select(User).where(*_conditions(filters))
         if sort not in NULLABLE_SORTS:
             return await self._page(base, column, descending, after, n)
         rows: list[User] = []
@@ -136,18 +154,19 @@ class AdminUserRepository:
         descending: bool,
         after: Position | None,
         n: int,
+        id_column: Any = User.id,
     ) -> list[User]:
         if after is not None:
-            key = tuple_(column, User.id)
+            key = tuple_(column, id_column)
             bound = tuple_(
                 bindparam(None, after.value, type_=column.type),
                 bindparam(None, after.id, type_=User.id.type),
             )
             stmt = stmt.where(key < bound if descending else key > bound)
         if descending:
-            stmt = stmt.order_by(column.desc(), User.id.desc())
+            stmt = stmt.order_by(column.desc(), id_column.desc())
         else:
-            stmt = stmt.order_by(column.asc(), User.id.asc())
+            stmt = stmt.order_by(column.asc(), id_column.asc())
         return list((await self.db.execute(stmt.limit(n))).scalars())
 
     async def get_many(self, user_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, User]:

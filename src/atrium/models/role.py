@@ -51,10 +51,17 @@ class RoleParent(Base):
 
 
 class UserRole(Base):
-    """A role held by a user. ``granted_by`` is kept as a plain id: the granter may be gone."""
+    """A role held by a user. ``granted_by`` is kept as a plain id: the granter may be gone.
+
+    ``user_created_at`` copies the account's (immutable) ``created_at`` so that "the
+    holders of a role, newest first" walks one index, ``(role_id, user_created_at,
+    user_id)``, at any number of holders (the admin list's role filter).
+    """
 
     __tablename__ = "user_role"
-    __table_args__ = (Index("ix_user_role_role_id_user_id", "role_id", "user_id"),)
+    __table_args__ = (
+        Index("ix_user_role_role_id_user_created_at", "role_id", "user_created_at", "user_id"),
+    )
 
     user_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("user_account.id", ondelete="CASCADE"), primary_key=True
@@ -64,3 +71,4 @@ class UserRole(Base):
     )
     granted_at: Mapped[datetime]
     granted_by: Mapped[uuid.UUID | None]
+    user_created_at: Mapped[datetime]

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Boolean, Index, String
+from sqlalchemy import Boolean, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from atrium.models.base import Base, uuid_pk
@@ -33,6 +33,14 @@ class User(Base):
         Index("ix_user_account_created_at_id", "created_at", "id"),
         Index("ix_user_account_email_normalized_id", "email_normalized", "id"),
         Index("ix_user_account_last_login_at_id", "last_login_at", "id"),
+        # Soft-deleted accounts are few: their list walks a small partial index.
+        Index(
+            "ix_user_account_deleted_created_at_id",
+            "created_at",
+            "id",
+            postgresql_where=text("deleted_at IS NOT NULL"),
+            sqlite_where=text("deleted_at IS NOT NULL"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Collection, Iterable
 from datetime import datetime
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import bindparam, delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -117,7 +117,9 @@ class RoleRepository:
         now: datetime,
         granted_by: uuid.UUID | None,
     ) -> set[uuid.UUID]:
-        """Give ``role_id`` to each of ``user_ids`` that lacks it; the ids that gained it."""
+        """Give ``role_id`` to each of ``user_ids`` that lacks it; the ids that gained it.
+        (Two statements: the ids already holding it, then one INSERT … SELECT that copies
+        each account's ``created_at``.)"""
         if not user_ids:
             return set()
         held = set(
@@ -131,17 +133,17 @@ class RoleRepository:
         )
         new = [uid for uid in user_ids if uid not in held]
         if new:
+            rows = select(
+                User.id,
+                bindparam("role_id", role_id, type_=UserRole.role_id.type),
+                bindparam("granted_at", now, type_=UserRole.granted_at.type),
+                bindparam("granted_by", granted_by, type_=UserRole.granted_by.type),
+                User.created_at,
+            ).where(User.id.in_(new))
             await self.db.execute(
-                insert(UserRole),
-                [
-                    {
-                        "user_id": uid,
-                        "role_id": role_id,
-                        "granted_at": now,
-                        "granted_by": granted_by,
-                    }
-                    for uid in new
-                ],
+                insert(UserRole).from_select(
+                    ["user_id", "role_id", "granted_at", "granted_by", "user_created_at"], rows
+                )
             )
         return set(new)
 

@@ -109,6 +109,7 @@ def upgrade() -> None:
         sa.Column("role_id", sa.Uuid(), nullable=False),
         sa.Column("granted_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("granted_by", sa.Uuid(), nullable=True),
+        sa.Column("user_created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["role_id"], ["role.id"], name=op.f("fk_user_role_role_id_role"), ondelete="CASCADE"
         ),
@@ -121,7 +122,10 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("user_id", "role_id", name=op.f("pk_user_role")),
     )
     op.create_index(
-        "ix_user_role_role_id_user_id", "user_role", ["role_id", "user_id"], unique=False
+        "ix_user_role_role_id_user_created_at",
+        "user_role",
+        ["role_id", "user_created_at", "user_id"],
+        unique=False,
     )
 
     op.create_table(
@@ -180,7 +184,10 @@ def upgrade() -> None:
         ],
     )
     user_account = sa.table(
-        "user_account", sa.column("id", sa.Uuid()), sa.column("is_superuser", sa.Boolean())
+        "user_account",
+        sa.column("id", sa.Uuid()),
+        sa.column("is_superuser", sa.Boolean()),
+        sa.column("created_at", sa.DateTime(timezone=True)),
     )
     user_role = sa.table(
         "user_role",
@@ -188,6 +195,7 @@ def upgrade() -> None:
         sa.column("role_id", sa.Uuid()),
         sa.column("granted_at", sa.DateTime(timezone=True)),
         sa.column("granted_by", sa.Uuid()),
+        sa.column("user_created_at", sa.DateTime(timezone=True)),
     )
     for role_id, where in ((USER_ID, None), (SUPERADMIN_ID, user_account.c.is_superuser)):
         query = sa.select(
@@ -195,12 +203,13 @@ def upgrade() -> None:
             sa.literal(_uuid(role_id), sa.Uuid()),
             sa.literal(now, sa.DateTime(timezone=True)),
             sa.null(),
+            user_account.c.created_at,
         )
         if where is not None:
             query = query.where(where)
         op.execute(
             user_role.insert().from_select(
-                ["user_id", "role_id", "granted_at", "granted_by"], query
+                ["user_id", "role_id", "granted_at", "granted_by", "user_created_at"], query
             )
         )
     # copy_from: SQLite recreates the table without reflecting it, so `migrate --sql`
@@ -219,6 +228,13 @@ def upgrade() -> None:
         )
         batch_op.create_index(
             "ix_user_account_last_login_at_id", ["last_login_at", "id"], unique=False
+        )
+        batch_op.create_index(
+            "ix_user_account_deleted_created_at_id",
+            ["created_at", "id"],
+            unique=False,
+            postgresql_where=sa.text("deleted_at IS NOT NULL"),
+            sqlite_where=sa.text("deleted_at IS NOT NULL"),
         )
 
     if is_pg:
@@ -271,6 +287,7 @@ def downgrade() -> None:
             op.execute(f"DROP INDEX IF EXISTS ix_user_account_{column}_trgm")
     with op.batch_alter_table("user_account", schema=None) as batch_op:
         batch_op.alter_column("is_superuser", server_default=None)
+        batch_op.drop_index("ix_user_account_deleted_created_at_id")
         batch_op.drop_index("ix_user_account_last_login_at_id")
         batch_op.drop_index("ix_user_account_email_normalized_id")
         batch_op.drop_index("ix_user_account_created_at_id")
@@ -286,7 +303,7 @@ def downgrade() -> None:
     ):
         op.drop_index(index, table_name="audit_event")
     op.drop_table("audit_event")
-    op.drop_index("ix_user_role_role_id_user_id", table_name="user_role")
+    op.drop_index("ix_user_role_role_id_user_created_at", table_name="user_role")
     op.drop_table("user_role")
     op.drop_index("ix_role_parent_parent_id", table_name="role_parent")
     op.drop_table("role_parent")
