@@ -193,13 +193,14 @@ async def run(args: argparse.Namespace) -> str:
         if not args.keep and not args.existing:
             await _server(args.server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
+    invocation = " --existing URL" if args.existing else f" --users {args.users}"
     pg_version = await _pg_version(args.server)
     cpu = _cpu()
     lines += [
         SECTION,
         "",
         f"Run on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC with `uv run python bench/admin_search.py"
-        f" --users {args.users}`: {cpu}, {os.cpu_count()} cores, Python "
+        f"{invocation}`: {cpu}, {os.cpu_count()} cores, Python "
         f"{platform.python_version()}, {pg_version}, default server settings. **The machine "
         "was shared with other engineers' test runs while this ran**, so the numbers include "
         "their noise; treat them as an upper bound rather than a lab measurement.",
