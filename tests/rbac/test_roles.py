@@ -3,10 +3,14 @@ superadmin, and permission checks that follow role changes at once."""
 
 from __future__ import annotations
 
+import asyncio
+import uuid
+
 import httpx
 import pytest
 
 from atrium.context import AppContext
+from atrium.rbac.repository import RoleRepository
 from tests.factories import PASSWORD, login, register, signed_in_as
 
 ROLES = "/api/v1/admin/roles"
@@ -290,3 +294,21 @@ async def test_a_superadmin_can_be_removed_while_another_remains(
     response = await client.delete(f"{USERS}/{other_id}/roles/superadmin", headers=root)
     assert response.status_code == 200
     assert response.json() == ["user"]
+
+
+async def test_two_superadmins_removing_each_other_at_once_leave_one(
+    client: httpx.AsyncClient, ctx: AppContext
+) -> None:
+    a_id, a = await signed_in_as(client, ctx, "a@example.com", "superadmin")
+    b_id, b = await signed_in_as(client, ctx, "b@example.com", "superadmin")
+
+    responses = await asyncio.gather(
+        client.delete(f"{USERS}/{b_id}/roles/superadmin", headers=a),
+        client.delete(f"{USERS}/{a_id}/roles/superadmin", headers=b),
+    )
+
+    codes = sorted(r.status_code for r in responses)
+    assert codes in ([200, 409], [200, 403])  # the loser is refused, or no longer allowed
+    async with ctx.sessionmaker() as db:
+        holders = await RoleRepository(db).live_superadmins()
+    assert holders in ({uuid.UUID(a_id)}, {uuid.UUID(b_id)})

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
-from alembic import op
+from alembic import context, op
 
 revision: str = "0003"
 down_revision: str | None = "0001"
@@ -212,9 +212,11 @@ def upgrade() -> None:
                 ["user_id", "role_id", "granted_at", "granted_by", "user_created_at"], query
             )
         )
-    # copy_from: SQLite recreates the table without reflecting it, so `migrate --sql`
-    # can print this revision too.
-    with op.batch_alter_table("user_account", copy_from=_user_account_0001()) as batch_op:
+    # SQLite recreates the table: online it reflects the live table (so columns added by
+    # any other revision survive); offline (`migrate --sql`) there is nothing to reflect,
+    # so it is described as revision 0001 left it.
+    copy_from = _user_account_0001() if context.is_offline_mode() else None
+    with op.batch_alter_table("user_account", copy_from=copy_from) as batch_op:
         batch_op.drop_column("is_superuser")
         batch_op.add_column(sa.Column("username", sa.String(length=64), nullable=True))
         batch_op.add_column(
