@@ -189,7 +189,8 @@ class RoleService:
         role = await self.roles.get(name)
         assert role is not None
         now = self.ctx.clock.now()
-        role.description = after["description"]  # type: ignore[assignment]
+        if "description" in changes:
+            role.description = changes["description"]
         role.updated_at = now
         await self.db.flush()
         if "permissions" in changes:
