@@ -14,12 +14,13 @@ import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import event, make_url, text
+from sqlalchemy import event, insert, make_url, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from atrium import migrate
@@ -35,7 +36,8 @@ from atrium.config import (
 from atrium.context import AppContext
 from atrium.core.clock import FrozenClock
 from atrium.main import create_app
-from atrium.models import Base
+from atrium.models import Base, Role, RoleParent, RolePermission
+from atrium.rbac.permissions import BUILTIN_ROLE_IDS, BUILTIN_ROLES
 
 PG_URL = os.environ.get("ATRIUM_TEST_DATABASE_URL")
 REDIS_URL = os.environ.get("ATRIUM_TEST_REDIS_URL")
@@ -136,9 +138,16 @@ async def app_ctx(settings: Settings, clock: FrozenClock, database: Database) ->
         yield app
         if database.backend == "postgresql":
             ctx: AppContext = app.state.ctx
-            async with ctx.engine.begin() as conn:
-                tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-                await conn.execute(text(f"TRUNCATE {tables} CASCADE"))
+            await reset_database(ctx.engine)
+
+
+async def reset_database(engine: Any) -> None:
+    """Empty every table of the shared PostgreSQL test database and put back what the
+    migrations seed (the built-in roles), so the next test starts from a fresh install."""
+    async with engine.begin() as conn:
+        tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+        await conn.execute(text(f"TRUNCATE {tables} CASCADE"))
+        await restore_builtin_roles(conn)
 
 
 @pytest.fixture
@@ -157,6 +166,28 @@ async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 51000))
     async with httpx.AsyncClient(transport=transport, base_url="http://atrium.test") as c:
         yield c
+
+
+async def restore_builtin_roles(conn: Any) -> None:
+    """Put back the built-in roles that migration 0003 creates (TRUNCATE removed them)."""
+    now = datetime.now(UTC)
+    ids = BUILTIN_ROLE_IDS
+    for name, (perms, _parents) in BUILTIN_ROLES.items():
+        await conn.execute(
+            insert(Role).values(
+                id=ids[name],
+                name=name,
+                description=None,
+                is_builtin=True,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        for p in perms:
+            await conn.execute(insert(RolePermission).values(role_id=ids[name], permission=p))
+    for name, (_, parents) in BUILTIN_ROLES.items():
+        for parent in parents:
+            await conn.execute(insert(RoleParent).values(role_id=ids[name], parent_id=ids[parent]))
 
 
 class QueryCounter:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -53,6 +54,55 @@ def test_create_admin_creates_a_superuser_then_promotes(data_dir: Path) -> None:
     second = runner.invoke(app, args)
     assert second.exit_code == 0, second.output
     assert second.output.startswith("promoted admin root@example.com")
+
+
+def _db_rows(data_dir: Path, sql: str) -> list[tuple[object, ...]]:
+    with sqlite3.connect(data_dir / "atrium.db") as conn:
+        return list(conn.execute(sql))
+
+
+def test_create_admin_grants_the_superadmin_role(data_dir: Path) -> None:
+    args = ["create-admin", "--email", "root@example.com", "--password", "a long admin passphrase"]
+    assert runner.invoke(app, args).exit_code == 0
+
+    roles = _db_rows(
+        data_dir,
+        "SELECT r.name FROM user_role ur JOIN role r ON r.id = ur.role_id "
+        "JOIN user_account u ON u.id = ur.user_id WHERE u.email = 'root@example.com' "
+        "ORDER BY r.name",
+    )
+    assert roles == [("superadmin",), ("user",)]
+    assert _db_rows(data_dir, "SELECT action FROM audit_event") == [("role.granted",)]
+
+
+def test_seed_creates_users_roles_and_events(data_dir: Path) -> None:
+    result = runner.invoke(app, ["seed", "--users", "2500", "--batch-size", "1000"])
+    assert result.exit_code == 0, result.output
+    assert "seeded 2500 users" in result.output
+    assert _db_rows(data_dir, "SELECT count(*) FROM user_account") == [(2500,)]
+    assert _db_rows(data_dir, "SELECT count(DISTINCT user_id) FROM user_role") == [(2500,)]
+    assert _db_rows(data_dir, "SELECT count(*) FROM audit_event") == [(2500,)]
+    # Again: more accounts, no clash with the first ones.
+    assert runner.invoke(app, ["seed", "--users", "10"]).exit_code == 0
+    assert _db_rows(data_dir, "SELECT count(*) FROM user_account") == [(2510,)]
+
+
+def test_purge_deleted_removes_expired_accounts(data_dir: Path) -> None:
+    assert runner.invoke(app, ["seed", "--users", "1000"]).exit_code == 0
+    expired = _db_rows(
+        data_dir,
+        "SELECT count(*) FROM user_account WHERE deleted_at < datetime('now', '-30 days')",
+    )[0][0]
+
+    result = runner.invoke(app, ["purge-deleted"])
+
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == f"purged {expired} accounts"
+    assert expired > 0
+    assert (
+        _db_rows(data_dir, "SELECT count(*) FROM user_account WHERE deleted_at IS NOT NULL")[0][0]
+        > 0
+    )  # the recent ones stay
 
 
 def test_create_admin_refuses_a_weak_password(data_dir: Path) -> None:

@@ -15,10 +15,22 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from atrium import migrate
+from atrium.migrations.env_helpers import include_object
 from atrium.models import Base
 from tests.conftest import PG_URL
 
-TABLES = {"user_account", "auth_session", "refresh_token", "outbox_message", "email_token"}
+TABLES = {
+    "user_account",
+    "auth_session",
+    "refresh_token",
+    "outbox_message",
+    "email_token",
+    "role",
+    "role_permission",
+    "role_parent",
+    "user_role",
+    "audit_event",
+}
 
 
 def _pg_scratch_url() -> Iterator[str]:
@@ -49,7 +61,8 @@ def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[s
 def _inspect(url: str) -> tuple[set[str], list[object]]:
     def work(conn: Connection) -> tuple[set[str], list[object]]:
         tables = set(inspect(conn).get_table_names()) - {"alembic_version"}
-        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+        context = MigrationContext.configure(conn, opts={"include_object": include_object})
+        diff = compare_metadata(context, Base.metadata)
         return tables, diff
 
     async def run() -> tuple[set[str], list[object]]:
@@ -82,3 +95,53 @@ def test_upgrade_is_idempotent(empty_database: str) -> None:
     migrate.upgrade(empty_database)
     tables, _ = _inspect(empty_database)
     assert tables == TABLES
+
+
+def _execute(url: str, *statements: str) -> list[tuple[object, ...]]:
+    """Run ``statements`` in one transaction; the rows of the last one (if any)."""
+
+    async def run() -> list[tuple[object, ...]]:
+        engine = create_async_engine(url)
+        try:
+            async with engine.begin() as conn:
+                result = None
+                for sql in statements:
+                    result = await conn.execute(text(sql))
+                return (
+                    [tuple(r) for r in result] if result is not None and result.returns_rows else []
+                )
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+def test_is_superuser_becomes_the_superadmin_role_and_back(empty_database: str) -> None:
+    migrate.upgrade(empty_database, "0001")
+    columns = (
+        "id, email, email_normalized, password_hash, status, is_superuser, created_at, updated_at"
+    )
+    root, plain = uuid.uuid4(), uuid.uuid4()
+    is_pg = empty_database.startswith("postgresql")
+    as_id = (lambda u: f"'{u}'") if is_pg else (lambda u: f"'{u.hex}'")
+    now = "'2026-01-01 00:00:00+00:00'"
+    _execute(
+        empty_database,
+        f"INSERT INTO user_account ({columns}) VALUES "
+        f"({as_id(root)}, 'r@x.io', 'r@x.io', 'h', 'active', true, {now}, {now}), "
+        f"({as_id(plain)}, 'p@x.io', 'p@x.io', 'h', 'active', false, {now}, {now})",
+    )
+
+    migrate.upgrade(empty_database)
+
+    grants = _execute(
+        empty_database,
+        "SELECT u.email, r.name FROM user_role ur JOIN role r ON r.id = ur.role_id "
+        "JOIN user_account u ON u.id = ur.user_id ORDER BY u.email, r.name",
+    )
+    assert grants == [("p@x.io", "user"), ("r@x.io", "superadmin"), ("r@x.io", "user")]
+
+    migrate.downgrade(empty_database, "0001")
+
+    flags = _execute(empty_database, "SELECT email, is_superuser FROM user_account ORDER BY email")
+    assert [(e, bool(f)) for e, f in flags] == [("p@x.io", False), ("r@x.io", True)]

@@ -7,8 +7,11 @@ and the flat form is measurably cheaper per request (docs/benchmarks.md).
 
 from fastapi import APIRouter, FastAPI
 
+from atrium.admin.router import router as admin_users_router
+from atrium.audit.router import router as audit_router
 from atrium.auth.router import router as auth_router
 from atrium.health.router import api_router as health_api_router
+from atrium.rbac.router import router as roles_router
 from atrium.users.router import router as users_router
 from atrium.verification.router import me_router as email_me_router
 from atrium.verification.router import router as email_router
@@ -20,6 +23,9 @@ ROUTERS: list[APIRouter] = [
     email_router,
     email_me_router,
     health_api_router,
+    roles_router,
+    admin_users_router,
+    audit_router,
 ]
 
 

@@ -150,5 +150,63 @@ def mail_retry_failed() -> None:
     typer.echo(f"{count} failed message(s) queued again")
 
 
+@app.command()
+def seed(
+    users: Annotated[int, typer.Option("--users", min=0, help="Accounts to create.")] = 1000,
+    batch_size: Annotated[int, typer.Option(min=100, help="Rows per COPY/insert batch.")] = 20_000,
+    random_seed: Annotated[int, typer.Option(help="Seed of the generator (reproducible).")] = 0,
+) -> None:
+    """Fill the database with realistic users, role grants and audit events (fast)."""
+    from atrium import migrate as migrations
+    from atrium.config import get_settings
+    from atrium.seed import seed as run_seed
+
+    settings = get_settings()
+    if settings.database.auto_migrate:
+        migrations.upgrade(settings.database_url)
+
+    def progress(done: int) -> None:
+        typer.echo(f"\r{done}/{users}", nl=False, err=True)
+
+    result = anyio.run(
+        lambda: run_seed(
+            settings, users, batch_size=batch_size, random_seed=random_seed, progress=progress
+        )
+    )
+    typer.echo("", err=True)
+    typer.echo(
+        f"seeded {result.users} users, {result.role_grants} role grants, "
+        f"{result.audit_events} audit events in {result.seconds:.1f} s"
+    )
+
+
+@app.command("purge-deleted")
+def purge_deleted() -> None:
+    """Remove for good the soft-deleted accounts past accounts.deleted_retention_days."""
+    from atrium import migrate as migrations
+    from atrium.admin.service import purge_expired
+    from atrium.config import get_settings
+    from atrium.core.clock import SystemClock
+    from atrium.core.db import create_engine, create_sessionmaker, unit_of_work
+
+    settings = get_settings()
+    if settings.database.auto_migrate:
+        migrations.upgrade(settings.database_url)
+
+    async def run() -> int:
+        engine = create_engine(settings)
+        try:
+            async with unit_of_work(create_sessionmaker(engine)) as db:
+                return await purge_expired(
+                    db,
+                    now=SystemClock().now(),
+                    retention_days=settings.accounts.deleted_retention_days,
+                )
+        finally:
+            await engine.dispose()
+
+    typer.echo(f"purged {anyio.run(run)} accounts")
+
+
 if __name__ == "__main__":
     app()

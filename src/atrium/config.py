@@ -180,6 +180,22 @@ class MailSettings(BaseModel):
         return {"tls": 465, "starttls": 587, "none": 25}[self.smtp_security]
 
 
+class RbacSettings(BaseModel):
+    """Roles and permissions."""
+
+    # How long a node may reuse a user's resolved permissions. Any role change publishes
+    # a new version through the shared cache, so with Redis the change is seen at once on
+    # every node; this lifetime bounds staleness only if that publication fails, or across
+    # worker processes that each hold an in-process cache.
+    permission_cache_ttl_seconds: float = Field(default=30.0, ge=0)
+
+
+class AccountSettings(BaseModel):
+    """Administration of accounts."""
+
+    deleted_retention_days: int = Field(default=30, ge=0)
+
+
 class Settings(BaseSettings):
     """All of Atrium's settings. Read once through :func:`get_settings`."""
 
@@ -209,6 +225,8 @@ class Settings(BaseSettings):
     rate_limit: RateLimitSettings = RateLimitSettings()
     metrics: MetricsSettings = MetricsSettings()
     mail: MailSettings = MailSettings()
+    rbac: RbacSettings = RbacSettings()
+    accounts: AccountSettings = AccountSettings()
 
     @model_validator(mode="after")
     def _production_requires_explicit_choices(self) -> Settings:

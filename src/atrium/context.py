@@ -16,6 +16,7 @@ from atrium.core.clock import Clock
 from atrium.core.passwords import PasswordHasher
 from atrium.core.ratelimit import RateLimiter
 from atrium.core.tokens import TokenService
+from atrium.rbac.resolver import PermissionResolver
 
 
 @dataclass
@@ -29,6 +30,7 @@ class AppContext:
     tokens: TokenService
     principals: PrincipalStore
     ratelimiter: RateLimiter
+    rbac: PermissionResolver
     started_at: float = field(default_factory=time.monotonic)
 
 

@@ -39,6 +39,7 @@ from atrium.health.router import metrics_router
 from atrium.health.router import router as health_router
 from atrium.mail.transport import create_transport
 from atrium.mail.worker import MailWorker
+from atrium.rbac.resolver import PermissionResolver
 
 DESCRIPTION = """
 Atrium is a self-hostable user and identity backend.
@@ -66,6 +67,7 @@ async def build_context(settings: Settings, clock: Clock) -> AppContext:
         tokens=TokenService(settings, signing_key),
         principals=PrincipalStore(cache, sessionmaker, settings),
         ratelimiter=RateLimiter(settings),
+        rbac=PermissionResolver(cache, sessionmaker, settings),
     )
 
 

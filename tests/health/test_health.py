@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 from collections.abc import AsyncIterator, Iterator
@@ -283,14 +284,11 @@ async def test_response_has_exactly_one_request_id_header(client: httpx.AsyncCli
     assert response.headers.get_list("x-request-id") == ["abc-123"]
 
 
-async def test_grafana_dashboard_uses_only_metrics_that_exist(client: httpx.AsyncClient) -> None:
-    import json
-    import re
-    from pathlib import Path
+DASHBOARD = Path(__file__).resolve().parents[2] / "deploy" / "grafana-dashboard.json"
 
-    dashboard = json.loads(
-        (Path(__file__).resolve().parents[2] / "deploy" / "grafana-dashboard.json").read_text()
-    )
+
+async def test_grafana_dashboard_uses_only_metrics_that_exist(client: httpx.AsyncClient) -> None:
+    dashboard = json.loads(DASHBOARD.read_text())
     exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
     used = {m for e in exprs for m in re.findall(r"\b(atrium_[a-z_]+?)(?:_bucket)?\b", e)}
     exposition = (await client.get("/metrics")).text

@@ -19,7 +19,7 @@ from sqlalchemy import make_url
 from atrium.config import AuthSettings, DatabaseSettings, Environment, RateLimitSettings, Settings
 from atrium.core.clock import FrozenClock
 from atrium.main import create_app
-from tests.conftest import BACKENDS, FAST_ARGON2
+from tests.conftest import BACKENDS, FAST_ARGON2, reset_database
 from tests.factories import PASSWORD
 
 pytestmark = pytest.mark.skipif(
@@ -87,6 +87,9 @@ async def proxied_client(
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://atrium.test") as client:
             yield client, proxy
+        if proxy.server is None or not proxy.server.is_serving():
+            await proxy.restore()
+        await reset_database(app.state.ctx.engine)
     with contextlib.suppress(Exception):
         await proxy.cut()
 

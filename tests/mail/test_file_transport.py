@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from atrium.config import Environment
 from atrium.context import AppContext
 from atrium.mail import transport as transport_module
 from atrium.mail.transport import FileTransport, create_transport
@@ -38,7 +39,9 @@ async def test_without_smtp_messages_are_written_as_eml_and_the_link_logged(
 ) -> None:
     log = _Log()
     monkeypatch.setattr(transport_module, "log", log)
-    transport = create_transport(ctx.settings)
+    # The development environment (the embedded default's) logs links; see the test below.
+    dev = ctx.settings.model_copy(update={"environment": Environment.development})
+    transport = create_transport(dev)
     assert isinstance(transport, FileTransport)
     await register(client, "ada@example.com")
     [row] = await outbox(ctx)
@@ -75,3 +78,18 @@ async def test_a_retried_message_rewrites_the_same_file(
     await transport.send(message)
 
     assert [p.name for p in ctx.settings.mail_dir.iterdir()] == [f"{row.id}.eml"]
+
+
+async def test_outside_development_the_link_and_its_token_are_not_logged(
+    client: httpx.AsyncClient, ctx: AppContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = _Log()
+    monkeypatch.setattr(transport_module, "log", log)
+    transport = create_transport(ctx.settings)
+    await register(client, "ada@example.com")
+
+    await MailWorker(ctx.sessionmaker, ctx.settings, ctx.clock, transport).drain()
+
+    [(event, fields)] = log.events
+    assert event == "mail_written_to_file"
+    assert fields["link"] is None

@@ -31,6 +31,9 @@ class InvalidCredentials(AppError):
     status = 401
     code = "invalid_credentials"
     title = "Invalid email or password"
+    # Nothing but the failed-login audit event is pending when this is raised, and that
+    # event must outlive the error.
+    preserve_changes = True
 
 
 class InvalidRefreshToken(AppError):

@@ -15,7 +15,7 @@ within ``principal_cache_ttl_seconds``.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -29,6 +29,8 @@ from atrium.core.cache import Cache, CacheError
 from atrium.core.tokens import CLOCK_SKEW_SECONDS, AccessTokenClaims
 from atrium.errors import InvalidToken
 from atrium.models import AuthSession, User, UserStatus
+from atrium.rbac.permissions import SUPERADMIN
+from atrium.rbac.repository import RoleRepository
 from atrium.users.schemas import UserRead
 
 log = structlog.get_logger(__name__)
@@ -51,14 +53,16 @@ class Principal:
         return self.user.id
 
 
-def user_read(user: User) -> UserRead:
+def user_read(user: User, roles: Sequence[str] = ()) -> UserRead:
+    """The owner's view of ``user``; ``roles`` are the names of the roles it holds."""
     return UserRead(
         id=user.id,
         email=user.email,
         full_name=user.full_name,
         status=user.status,
         email_verified=user.email_verified_at is not None,
-        is_superuser=user.is_superuser,
+        is_superuser=SUPERADMIN in roles,
+        roles=sorted(roles),
         created_at=user.created_at,
         updated_at=user.updated_at,
         last_login_at=user.last_login_at,
@@ -120,12 +124,14 @@ class PrincipalStore:
     ) -> Principal:
         async with self._sessionmaker() as db:
             row = await SessionRepository(db).get_session_with_user(claims.session_id)
-        if row is None:
-            raise InvalidToken("Unknown session.")
-        session, user = row
-        if not _session_usable(session, user, claims, now):
-            raise InvalidToken("The session is no longer valid.")
-        snapshot = user_read(user)
+            if row is None:
+                raise InvalidToken("Unknown session.")
+            session, user = row
+            if not _session_usable(session, user, claims, now):
+                raise InvalidToken("The session is no longer valid.")
+            # Shown by GET /users/me; authorisation never reads it (see rbac/resolver.py).
+            roles = await RoleRepository(db).role_names_of(user.id)
+        snapshot = user_read(user, roles)
         principal = Principal(
             user=snapshot, session_id=session.id, user_json=snapshot.model_dump_json().encode()
         )
@@ -164,4 +170,5 @@ def _session_usable(
         and session.revoked_at is None
         and session.expires_at > now
         and user.status == UserStatus.active.value
+        and user.deleted_at is None
     )

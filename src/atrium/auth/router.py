@@ -31,6 +31,7 @@ from atrium.core.db import DbSession
 from atrium.core.examples import EXAMPLE_EMAIL, EXAMPLE_PASSWORD
 from atrium.core.ratelimit import RateLimited, rate_limit
 from atrium.errors import InvalidToken, NotAuthenticated, ValidationFailed, problem_responses
+from atrium.rbac.permissions import USER
 from atrium.users.schemas import UserRead
 from atrium.verification.schemas import Accepted
 from atrium.verification.service import AccountEmailService
@@ -71,7 +72,7 @@ async def register(body: RegisterRequest, db: DbSession, ctx: Ctx) -> UserRead |
             status_code=status.HTTP_202_ACCEPTED,
         )
     user = await AuthService(db, ctx).register(body.email, body.password, locale=body.locale)
-    return user_read(user)
+    return user_read(user, [USER])
 
 
 @router.post(

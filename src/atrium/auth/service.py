@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from atrium.audit.service import ACTOR_ANONYMOUS, record
 from atrium.auth.bruteforce import LoginThrottle, subject_key
 from atrium.auth.exceptions import (
     InvalidCredentials,
@@ -32,6 +33,8 @@ from atrium.auth.schemas import TokenResponse
 from atrium.context import AppContext
 from atrium.core import metrics
 from atrium.models import AuthSession, RefreshToken, User, UserStatus
+from atrium.rbac.permissions import USER
+from atrium.rbac.repository import RoleRepository
 from atrium.users.email import normalize_email
 from atrium.users.repository import UserRepository
 from atrium.verification.service import AccountEmailService
@@ -55,6 +58,19 @@ def hash_refresh_token(raw: str) -> bytes:
 def new_refresh_token() -> str:
     """256 random bits, URL-safe base64 (43 characters)."""
     return secrets.token_urlsafe(32)
+
+
+def _login_failure(user: User | None, password_ok: bool) -> str | None:
+    """Why a login fails (for the audit trail only), or None when it succeeds."""
+    if user is None:
+        return "unknown_email"
+    if not password_ok:
+        return "wrong_password"
+    if user.deleted_at is not None:
+        return "account_deleted"
+    if user.status != UserStatus.active.value:
+        return "account_suspended"
+    return None
 
 
 class AuthService:
@@ -85,12 +101,20 @@ class AuthService:
             email_normalized=normalized.key,
             password_hash=password_hash,
             status=UserStatus.active.value,
-            is_superuser=False,
             created_at=now,
             updated_at=now,
             locale=locale,
         )
         await self.users.add(user)
+        await RoleRepository(self.db).grant_builtin(user.id, USER, now)
+        await record(
+            self.db,
+            "user.registered",
+            at=now,
+            actor_id=user.id,
+            target_type="user",
+            target_id=user.id,
+        )
         metrics.REGISTRATIONS.inc()
         await AccountEmailService(self.db, self.ctx).send_verification(user)
         log.info("user_registered", user_id=str(user.id))
@@ -103,8 +127,13 @@ class AuthService:
         password and answers the same error (OWASP Authentication Cheat Sheet). A bcrypt
         or weaker argon2 hash is replaced by a current argon2id hash on success.
 
+        Every attempt leaves an audit event; a failure's ``details.reason`` is one of
+        ``unknown_email``, ``wrong_password``, ``account_suspended``, ``account_deleted``
+        (the client sees the same answer for all of them).
+
         Raises:
-            InvalidCredentials: 401, wrong email or password, or an inactive account.
+            InvalidCredentials: 401, wrong email or password, or an inactive or deleted
+                account (the failure's audit event is committed nonetheless).
         """
         try:
             key = normalize_email(email).key
@@ -118,22 +147,58 @@ class AuthService:
         ok, upgraded_hash = await self.ctx.hasher.verify(
             password, user.password_hash if user else None
         )
-        if user is None or not ok or user.status != UserStatus.active.value:
-            reason = (
-                "unknown_account" if user is None else ("bad_password" if not ok else "inactive")
-            )
+        now = self.ctx.clock.now()
+        reason = _login_failure(user, ok)
+        if reason is not None:
             metrics.LOGINS.labels("failure").inc()
             log.info("login_failed", user_id=str(user.id) if user else None, reason=reason)
+            details: dict[str, object] = {"reason": reason}
+            if user is None and key is not None:
+                details["email"] = key
+            await record(
+                self.db,
+                "auth.login_failed",
+                at=now,
+                actor_id=None,
+                actor_type=ACTOR_ANONYMOUS,
+                target_type="user" if user else None,
+                target_id=user.id if user else None,
+                details=details,
+            )
             if await throttle.failed(account, ip) and user is not None:
-                log.warning("login_throttled", user_id=str(user.id))
+                await self._notify_throttled(user, now, client)
             raise InvalidCredentials("The email or password is incorrect.")
-        now = self.ctx.clock.now()
+        assert user is not None
         await throttle.succeeded(account)
         await self.users.record_login(user.id, now, upgraded_hash)
         tokens = await self._open_session(user.id, now, client)
+        await record(
+            self.db,
+            "auth.login_succeeded",
+            at=now,
+            actor_id=user.id,
+            target_type="user",
+            target_id=user.id,
+        )
         metrics.LOGINS.labels("success").inc()
         log.info("login_succeeded", user_id=str(user.id), upgraded=upgraded_hash is not None)
         return tokens
+
+    async def _notify_throttled(self, user: User, now: datetime, client: ClientInfo) -> None:
+        """The account just reached the failed-login threshold: tell its owner (email) and
+        the audit trail. Committed with the failure (InvalidCredentials preserves changes)."""
+        log.warning("login_throttled", user_id=str(user.id))
+        await AccountEmailService(self.db, self.ctx).notify_login_throttled(user)
+        await record(
+            self.db,
+            "auth.login_throttled",
+            at=now,
+            actor_id=None,
+            actor_type=ACTOR_ANONYMOUS,
+            target_type="user",
+            target_id=user.id,
+            details={"threshold": self.ctx.settings.rate_limit.login_failures_per_account},
+        )
 
     async def _open_session(
         self, user_id: uuid.UUID, now: datetime, client: ClientInfo
@@ -189,6 +254,16 @@ class AuthService:
             await self._revoke([session.id], now, "refresh_token_reused")
             metrics.REFRESHES.labels("reused").inc()
             log.warning("refresh_token_reuse_detected", session_id=str(session.id))
+            await record(
+                self.db,
+                "auth.refresh_token_reused",
+                at=now,
+                actor_id=None,
+                actor_type=ACTOR_ANONYMOUS,
+                target_type="user",
+                target_id=user.id,
+                details={"session_id": str(session.id)},
+            )
             raise RefreshTokenReused(
                 "This refresh token was already used; the session has been revoked."
             )
@@ -200,6 +275,7 @@ class AuthService:
             or session.expires_at <= now
             or idle_limit <= now
             or user.status != UserStatus.active.value
+            or user.deleted_at is not None
         ):
             metrics.REFRESHES.labels("expired").inc()
             raise InvalidRefreshToken("The session has ended; log in again.")
@@ -225,6 +301,15 @@ class AuthService:
             if row is not None and row[1].user_id == principal.user_id:
                 session_ids.append(row[1].id)
         await self._revoke(session_ids, now, "logout")
+        await record(
+            self.db,
+            "auth.logout",
+            at=now,
+            actor_id=principal.user_id,
+            target_type="user",
+            target_id=principal.user_id,
+            details={"session_ids": [str(s) for s in dict.fromkeys(session_ids)]},
+        )
 
     async def _revoke(self, session_ids: list[uuid.UUID], now: datetime, reason: str) -> None:
         for sid in dict.fromkeys(session_ids):

@@ -7,7 +7,7 @@ need generated values and never ``commit()``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
@@ -77,6 +77,26 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
+_AFTER_COMMIT = "atrium.after_commit"
+
+
+def after_commit(session: AsyncSession, callback: Callable[[], Awaitable[None]]) -> None:
+    """Run ``callback`` once ``session``'s unit of work has committed (never on rollback).
+
+    For effects that other nodes must not see before the data is visible, such as
+    invalidating a shared permission cache: done before the commit, a concurrent reader
+    could cache the old rows again under the new key.
+    """
+    session.info.setdefault(_AFTER_COMMIT, []).append(callback)
+
+
+async def _commit(session: AsyncSession) -> None:
+    await session.commit()
+    callbacks = session.info.pop(_AFTER_COMMIT, [])
+    for callback in callbacks:
+        await callback()
+
+
 @asynccontextmanager
 async def unit_of_work(
     sessionmaker: async_sessionmaker[AsyncSession],
@@ -89,11 +109,12 @@ async def unit_of_work(
     async with sessionmaker() as session:
         try:
             yield session
-            await session.commit()
+            await _commit(session)
         except BaseException as exc:
             if getattr(exc, "preserve_changes", False):
-                await session.commit()
+                await _commit(session)
             else:
+                session.info.pop(_AFTER_COMMIT, None)
                 await session.rollback()
             raise
 

@@ -12,6 +12,7 @@ import re
 import time
 import uuid
 from collections.abc import Iterable
+from contextvars import ContextVar
 
 import structlog
 from starlette.exceptions import HTTPException
@@ -25,6 +26,10 @@ _FORWARDED_FOR = re.compile(r'for="?\[?([^\]";,]+)', re.I)
 _FORWARDED_PROTO = re.compile(r'proto="?(https?)', re.I)
 
 access_log = structlog.get_logger("atrium.access")
+
+# The current request's ASGI scope, for code far from the route that needs who is asking
+# (the audit trail: client address, user agent, request id). None outside a request.
+current_scope: ContextVar[Scope | None] = ContextVar("atrium_request_scope", default=None)
 
 API_CSP = b"default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 
@@ -160,6 +165,7 @@ class EdgeMiddleware:
                 message["headers"] = headers
             await send(message)
 
+        scope_token = current_scope.set(scope)
         try:
             if self._declared_length(scope) > self.max_body:
                 await self._send_problem(send_wrapper, 413, _PAYLOAD_TOO_LARGE)
@@ -172,6 +178,7 @@ class EdgeMiddleware:
                 await self._send_problem(send_wrapper, 500, _INTERNAL_ERROR)
             raise
         finally:
+            current_scope.reset(scope_token)
             elapsed = time.perf_counter() - start
             template = _route_template(scope)
             method = scope.get("method", "")

@@ -1,6 +1,7 @@
 """Sentry error reporting (sentry-sdk), enabled by ``ATRIUM_SENTRY_DSN``.
 
-PII is scrubbed before anything leaves the process: ``send_default_pii=False``, and a
+PII is scrubbed before anything leaves the process: no user data and no stack-frame
+variables are collected (``data_collection``), and a
 ``before_send`` hook removes request bodies, cookies, the ``Authorization`` header and any
 value under a key that names a secret (OWASP Logging Cheat Sheet: never log credentials).
 """
@@ -34,7 +35,9 @@ def init_sentry(settings: Settings) -> bool:
         dsn=settings.sentry_dsn.get_secret_value(),
         environment=settings.environment.value,
         release=f"atrium@{__version__}",
-        send_default_pii=False,
+        # No user data, no local variables of stack frames (they can hold the raw ASGI
+        # headers, tokens included, which no key-based scrubbing can see).
+        data_collection={"user_info": False, "stack_frame_variables": False},
         sample_rate=settings.sentry_sample_rate,
         traces_sample_rate=settings.sentry_traces_sample_rate,
         before_send=before_send,

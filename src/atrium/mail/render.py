@@ -45,6 +45,7 @@ TEMPLATES: dict[str, str] = {
     "email_change_requested": _("Your {product} email address is being changed"),
     "password_changed": _("Your {product} password was changed"),
     "registration_attempt": _("Someone tried to register with your email at {product}"),
+    "login_throttled": _("Failed sign-in attempts on your {product} account"),
 }
 
 SOURCE_LOCALE = "en"

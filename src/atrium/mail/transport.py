@@ -17,7 +17,7 @@ import aiosmtplib
 import anyio
 import structlog
 
-from atrium.config import Settings
+from atrium.config import Environment, Settings
 
 log = structlog.get_logger(__name__)
 
@@ -84,12 +84,17 @@ def _describe(exc: BaseException) -> str:
 
 
 class FileTransport:
-    """Writes each message to ``<data_dir>/mail/<message id>.eml`` and logs its link,
-    so that every flow can be completed by hand without a mail server. The file name is
-    the outbox row id: a retry rewrites the same file, it never adds a second one."""
+    """Writes each message to ``<data_dir>/mail/<message id>.eml``, so that every flow can
+    be completed by hand without a mail server. The file name is the outbox row id: a retry
+    rewrites the same file, it never adds a second one.
 
-    def __init__(self, directory: Path) -> None:
+    With ``log_links`` (the development environment only) the link of the message is
+    logged too. It carries a single-use token, and tokens never appear in the logs of any
+    other environment (OWASP Logging Cheat Sheet)."""
+
+    def __init__(self, directory: Path, *, log_links: bool = False) -> None:
         self.directory = directory
+        self.log_links = log_links
 
     def _write(self, name: str, data: bytes) -> Path:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -113,7 +118,7 @@ class FileTransport:
             path=str(path),
             to=str(message["To"]),
             subject=str(message["Subject"]),
-            link=links[0] if links else None,
+            link=(links[0] if links else None) if self.log_links else None,
         )
 
 
@@ -121,4 +126,6 @@ def create_transport(settings: Settings) -> Transport:
     """SMTP when ``mail.smtp_host`` is set, else ``.eml`` files under ``<data_dir>/mail``."""
     if settings.mail.smtp_host:
         return SmtpTransport(settings)
-    return FileTransport(settings.mail_dir)
+    return FileTransport(
+        settings.mail_dir, log_links=settings.environment is Environment.development
+    )

@@ -11,6 +11,7 @@ from sqlalchemy import pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from atrium.migrations.env_helpers import include_object
 from atrium.models import Base
 from atrium.models.base import UTCDateTime
 
@@ -41,6 +42,7 @@ def _configure(**kwargs: object) -> None:
         render_as_batch=url.startswith("sqlite"),
         compare_type=True,
         render_item=_render_item,
+        include_object=include_object,
         **kwargs,  # type: ignore[arg-type]
     )
 

@@ -1,11 +1,14 @@
 """SQLAlchemy tables, one module per aggregate. Importing this package registers them all."""
 
+from atrium.models.audit import AuditEvent
 from atrium.models.base import Base
 from atrium.models.mail import EmailToken, EmailTokenPurpose, OutboxMessage, OutboxStatus
+from atrium.models.role import Role, RoleParent, RolePermission, UserRole
 from atrium.models.session import AuthSession, RefreshToken
 from atrium.models.user import User, UserStatus
 
 __all__ = [
+    "AuditEvent",
     "AuthSession",
     "Base",
     "EmailToken",
@@ -13,6 +16,10 @@ __all__ = [
     "OutboxMessage",
     "OutboxStatus",
     "RefreshToken",
+    "Role",
+    "RoleParent",
+    "RolePermission",
     "User",
+    "UserRole",
     "UserStatus",
 ]

@@ -26,6 +26,7 @@ class UserRead(BaseModel):
                     "status": "active",
                     "email_verified": False,
                     "is_superuser": False,
+                    "roles": ["user"],
                     "created_at": "2026-11-21T09:00:00Z",
                     "updated_at": "2026-11-21T09:00:00Z",
                     "last_login_at": "2026-11-21T09:05:00Z",
@@ -39,7 +40,8 @@ class UserRead(BaseModel):
     full_name: str | None
     status: str
     email_verified: bool
-    is_superuser: bool
+    is_superuser: bool = Field(description="Holds the `superadmin` role.")
+    roles: list[str] = Field(default_factory=list, description="Roles held directly.")
     created_at: datetime
     updated_at: datetime
     last_login_at: datetime | None

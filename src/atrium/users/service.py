@@ -7,6 +7,7 @@ import uuid
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from atrium.audit.service import record
 from atrium.auth.exceptions import IncorrectPassword, SessionNotFound
 from atrium.auth.password_policy import check_password
 from atrium.auth.principal import Principal, user_read
@@ -14,6 +15,8 @@ from atrium.auth.repository import SessionRepository
 from atrium.context import AppContext
 from atrium.errors import InvalidToken
 from atrium.models import User
+from atrium.rbac.permissions import SUPERADMIN
+from atrium.rbac.service import protect_last_superadmin
 from atrium.users.schemas import SessionRead, UserRead
 from atrium.verification.service import AccountEmailService
 
@@ -40,12 +43,24 @@ class UserService:
     async def update(self, principal: Principal, changes: dict[str, object]) -> UserRead:
         """Apply ``changes`` (already validated fields) to the caller's account."""
         user = await self._load(principal)
+        before = {field: getattr(user, field) for field in changes}
         for field, value in changes.items():
             setattr(user, field, value)
         user.updated_at = self.ctx.clock.now()
         await self.db.flush()
         await self.ctx.principals.forget_user(user.id)
-        return user_read(user)
+        if before != changes:
+            await record(
+                self.db,
+                "user.updated",
+                at=user.updated_at,
+                actor_id=user.id,
+                target_type="user",
+                target_id=user.id,
+                before=before,
+                after=changes,
+            )
+        return user_read(user, principal.user.roles)
 
     async def change_password(
         self, principal: Principal, current_password: str, new_password: str
@@ -70,21 +85,41 @@ class UserService:
         await self.ctx.principals.revoke(revoked)
         await AccountEmailService(self.db, self.ctx).notify_password_changed(user)
         log.info("password_changed", user_id=str(user.id), sessions_revoked=len(revoked))
+        await record(
+            self.db,
+            "user.password_changed",
+            at=now,
+            actor_id=user.id,
+            target_type="user",
+            target_id=user.id,
+            details={"sessions_revoked": len(revoked)},
+        )
 
     async def delete_account(self, principal: Principal, password: str) -> None:
         """Delete the caller's account and every session of it (rows cascade).
 
         Raises:
             IncorrectPassword: 403, ``password`` is wrong.
+            LastSuperadmin: 409, the account is the last active superadmin.
         """
         user = await self._load(principal)
         await self._check_password(user, password)
+        if SUPERADMIN in principal.user.roles:
+            await protect_last_superadmin(self.db, [user.id])
         session_ids = await self.sessions.session_ids_of_user(user.id)
         await self.ctx.principals.revoke(session_ids)
         await self.db.delete(user)
         await self.db.flush()
         await self.ctx.principals.forget_user(user.id)
         log.info("account_deleted", user_id=str(user.id))
+        await record(
+            self.db,
+            "user.deleted_self",
+            at=self.ctx.clock.now(),
+            actor_id=user.id,
+            target_type="user",
+            target_id=user.id,
+        )
 
     async def list_sessions(self, principal: Principal) -> list[SessionRead]:
         now = self.ctx.clock.now()
@@ -110,5 +145,15 @@ class UserService:
         session = await self.sessions.get_user_session(principal.user_id, session_id)
         if session is None or session.revoked_at is not None:
             raise SessionNotFound("No such session.")
-        await self.sessions.revoke_session(session_id, self.ctx.clock.now(), "revoked_by_user")
+        now = self.ctx.clock.now()
+        await self.sessions.revoke_session(session_id, now, "revoked_by_user")
         await self.ctx.principals.revoke([session_id])
+        await record(
+            self.db,
+            "session.revoked",
+            at=now,
+            actor_id=principal.user_id,
+            target_type="user",
+            target_id=principal.user_id,
+            details={"session_id": str(session_id)},
+        )

@@ -210,6 +210,10 @@ class AccountEmailService:
         """Queue the "your password was changed" notice."""
         await self._queue("password_changed", user, user.email, {})
 
+    async def notify_login_throttled(self, user: User) -> None:
+        """Queue the notice that failed logins on the account are now being slowed down."""
+        await self._queue("login_throttled", user, user.email, {})
+
     # --- email change ------------------------------------------------------------------
 
     async def request_email_change(

@@ -1,0 +1,74 @@
+"""Roles, the permissions they grant, their inheritance, and who holds them."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import Boolean, ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from atrium.models.base import Base, uuid_pk
+
+
+class Role(Base):
+    """A named set of permissions. ``is_builtin`` roles are created by the migration and
+    cannot be deleted; ``name`` never changes once created."""
+
+    __tablename__ = "role"
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    description: Mapped[str | None] = mapped_column(String(255))
+    is_builtin: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class RolePermission(Base):
+    """A permission (``resource:action``, see :mod:`atrium.rbac.permissions`) of a role."""
+
+    __tablename__ = "role_permission"
+
+    role_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("role.id", ondelete="CASCADE"), primary_key=True
+    )
+    permission: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+class RoleParent(Base):
+    """``role_id`` inherits every permission of ``parent_id`` (the graph is acyclic)."""
+
+    __tablename__ = "role_parent"
+    __table_args__ = (Index("ix_role_parent_parent_id", "parent_id"),)
+
+    role_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("role.id", ondelete="CASCADE"), primary_key=True
+    )
+    parent_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("role.id", ondelete="CASCADE"), primary_key=True
+    )
+
+
+class UserRole(Base):
+    """A role held by a user. ``granted_by`` is kept as a plain id: the granter may be gone.
+
+    ``user_created_at`` copies the account's (immutable) ``created_at`` so that "the
+    holders of a role, newest first" walks one index, ``(role_id, user_created_at,
+    user_id)``, at any number of holders (the admin list's role filter).
+    """
+
+    __tablename__ = "user_role"
+    __table_args__ = (
+        Index("ix_user_role_role_id_user_created_at", "role_id", "user_created_at", "user_id"),
+    )
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("user_account.id", ondelete="CASCADE"), primary_key=True
+    )
+    role_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("role.id", ondelete="CASCADE"), primary_key=True
+    )
+    granted_at: Mapped[datetime]
+    granted_by: Mapped[uuid.UUID | None]
+    user_created_at: Mapped[datetime]

@@ -1,0 +1,148 @@
+"""HTTP routes of roles: /api/v1/admin/roles*, /api/v1/admin/users/{id}/roles/{name}."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Response, status
+
+from atrium.admin.exceptions import UserNotFound
+from atrium.context import Ctx
+from atrium.core.db import DbSession
+from atrium.errors import InvalidToken, NotAuthenticated, ValidationFailed, problem_responses
+from atrium.rbac.dependencies import Authorized, require
+from atrium.rbac.exceptions import (
+    BuiltinRoleProtected,
+    EscalationRefused,
+    LastSuperadmin,
+    PermissionDenied,
+    RoleCycle,
+    RoleExists,
+    RoleNotFound,
+    UnknownPermission,
+)
+from atrium.rbac.schemas import RoleCreate, RoleRead, RoleUpdate
+from atrium.rbac.service import RoleService
+
+router = APIRouter(prefix="/admin", tags=["admin: roles"])
+
+_AUTH = (NotAuthenticated, InvalidToken, PermissionDenied)
+RoleName = Annotated[str, Path(max_length=64)]
+
+
+@router.get("/roles", response_model=list[RoleRead], responses=problem_responses(*_AUTH))
+async def list_roles(
+    _: Annotated[Authorized, require("roles:read")], db: DbSession, ctx: Ctx
+) -> list[RoleRead]:
+    """Every role with its permissions, parents and effective permissions."""
+    return await RoleService(db, ctx).list_roles()
+
+
+@router.post(
+    "/roles",
+    status_code=status.HTTP_201_CREATED,
+    response_model=RoleRead,
+    responses=problem_responses(
+        *_AUTH,
+        EscalationRefused,
+        RoleExists,
+        RoleNotFound,
+        RoleCycle,
+        UnknownPermission,
+        ValidationFailed,
+    ),
+)
+async def create_role(
+    body: RoleCreate,
+    caller: Annotated[Authorized, require("roles:manage")],
+    db: DbSession,
+    ctx: Ctx,
+) -> RoleRead:
+    """Create a role (only with permissions the caller holds)."""
+    return await RoleService(db, ctx).create(caller, body)
+
+
+@router.get(
+    "/roles/{name}", response_model=RoleRead, responses=problem_responses(*_AUTH, RoleNotFound)
+)
+async def get_role(
+    name: RoleName, _: Annotated[Authorized, require("roles:read")], db: DbSession, ctx: Ctx
+) -> RoleRead:
+    """One role."""
+    return await RoleService(db, ctx).get(name)
+
+
+@router.patch(
+    "/roles/{name}",
+    response_model=RoleRead,
+    responses=problem_responses(
+        *_AUTH,
+        EscalationRefused,
+        RoleNotFound,
+        RoleCycle,
+        UnknownPermission,
+        BuiltinRoleProtected,
+        ValidationFailed,
+    ),
+)
+async def update_role(
+    name: RoleName,
+    body: RoleUpdate,
+    caller: Annotated[Authorized, require("roles:manage")],
+    db: DbSession,
+    ctx: Ctx,
+) -> RoleRead:
+    """Change a role's description, permissions or parents; takes effect at once."""
+    return await RoleService(db, ctx).update(caller, name, body)
+
+
+@router.delete(
+    "/roles/{name}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=problem_responses(*_AUTH, EscalationRefused, RoleNotFound, BuiltinRoleProtected),
+)
+async def delete_role(
+    name: RoleName,
+    caller: Annotated[Authorized, require("roles:manage")],
+    db: DbSession,
+    ctx: Ctx,
+) -> Response:
+    """Delete a custom role (built-in roles cannot be deleted)."""
+    await RoleService(db, ctx).delete(caller, name)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.put(
+    "/users/{user_id}/roles/{name}",
+    response_model=list[str],
+    responses=problem_responses(*_AUTH, EscalationRefused, UserNotFound, RoleNotFound),
+)
+async def grant_role(
+    user_id: uuid.UUID,
+    name: RoleName,
+    caller: Annotated[Authorized, require("roles:assign")],
+    db: DbSession,
+    ctx: Ctx,
+) -> list[str]:
+    """Give a role to a user (idempotent); answers the user's roles."""
+    return await RoleService(db, ctx).grant(caller, user_id, name)
+
+
+@router.delete(
+    "/users/{user_id}/roles/{name}",
+    response_model=list[str],
+    responses=problem_responses(
+        *_AUTH, EscalationRefused, UserNotFound, RoleNotFound, LastSuperadmin
+    ),
+)
+async def revoke_role(
+    user_id: uuid.UUID,
+    name: RoleName,
+    caller: Annotated[Authorized, require("roles:assign")],
+    db: DbSession,
+    ctx: Ctx,
+) -> list[str]:
+    """Take a role from a user (idempotent); answers the user's roles."""
+    return await RoleService(db, ctx).revoke(caller, user_id, name)
