@@ -34,7 +34,7 @@ ACTIONS: Final[dict[str, str]] = {
     "auth.login_throttled": "Failed logins reached the threshold: further attempts are delayed"
     " and the owner was emailed.",
     "auth.logout": "A session was ended by its user.",
-    "auth.refresh_token_reused": "A used refresh token was presented; its session was revoked.",
+    "auth.refresh_token_reused": "A used refresh token was presented; its session was revoked.",  # nosec B105
     "user.password_changed": "The owner changed the password.",
     "user.password_reset": "The password was reset through the email flow.",
     "user.email_verified": "The email address was verified.",

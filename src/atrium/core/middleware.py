@@ -234,7 +234,7 @@ class EdgeMiddleware:
                 if received > limit:
                     # An HTTPException: FastAPI lets it through its body parsing, and the
                     # error handlers render it as problem+json `payload_too_large`.
-                    raise HTTPException(413, "The request body is too large.")
+                    raise HTTPException(413, "The request body is too large.")  # nosemgrep
             return message
 
         return limited_receive

@@ -52,7 +52,8 @@ class OutboxMessage(Base):
 
 class EmailTokenPurpose(StrEnum):
     verify_email = "verify_email"
-    reset_password = "reset_password"  # noqa: S105 - a purpose name, not a secret
+    # A purpose name, not a secret.
+    reset_password = "reset_password"  # noqa: S105  # nosec B105
     change_email = "change_email"
 
 

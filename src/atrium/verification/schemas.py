@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from atrium.core.examples import EXAMPLE_PASSWORD
 from atrium.core.schemas import RequestModel
 
 # Emailed tokens are 43 characters (256 bits, URL-safe base64); anything far longer is
@@ -31,7 +32,7 @@ class PasswordResetRequest(RequestModel):
 class EmailChangeRequest(RequestModel):
     model_config = ConfigDict(
         json_schema_extra={
-            "examples": [{"new_email": "ada@new.example", "password": "correct horse battery"}]
+            "examples": [{"new_email": "ada@new.example", "password": EXAMPLE_PASSWORD}]
         }
     )
 
