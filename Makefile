@@ -46,6 +46,7 @@ test: lint typecheck pytest
 bench: .venv/.synced
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(UV) run --frozen python bench/run.py
+	$(UV) run --frozen python bench/admin_search.py --users 1000000
 
 clean:
 	rm -rf .venv .tools .pytest_cache .mypy_cache .ruff_cache

@@ -40,6 +40,10 @@ PEER_VENV = ROOT / ".bench" / "peer-venv"
 PG_SERVER = os.environ.get("BENCH_PG", "postgresql://postgres@127.0.0.1:5432")
 REDIS_URL = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/2")
 ATRIUM_PORT, PEER_PORT = 8201, 8101
+# Extra server settings for experiments, e.g. BENCH_ATRIUM_ENV="ATRIUM_HTTP__ACCESS_LOG=false".
+BENCH_ENV = dict(
+    item.split("=", 1) for item in os.environ.get("BENCH_ATRIUM_ENV", "").split() if "=" in item
+)
 PASSWORD = "correct horse battery staple"
 CONNECTIONS = 32
 LOGIN_CONNECTIONS = 4
@@ -120,15 +124,25 @@ def wait_ready(base: str, path: str, proc: subprocess.Popen[bytes], log_path: Pa
 
 
 def start_atrium(workdir: Path, db_url: str, run_id: str) -> Server:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ATRIUM_")} | {
-        "ATRIUM_ENVIRONMENT": "development",
-        "ATRIUM_DATABASE__URL": db_url,
-        "ATRIUM_REDIS__URL": REDIS_URL,
-        "ATRIUM_REDIS__KEY_PREFIX": f"bench:{run_id}:",
-        "ATRIUM_DATA_DIR": str(workdir / "atrium"),
-        "ATRIUM_LOG_LEVEL": "warning",
-        "ATRIUM_DATABASE__POOL_SIZE": "20",
-    }
+    env = (
+        {k: v for k, v in os.environ.items() if not k.startswith("ATRIUM_")}
+        | {
+            "ATRIUM_ENVIRONMENT": "development",
+            "ATRIUM_DATABASE__URL": db_url,
+            "ATRIUM_REDIS__URL": REDIS_URL,
+            "ATRIUM_REDIS__KEY_PREFIX": f"bench:{run_id}:",
+            "ATRIUM_DATA_DIR": str(workdir / "atrium"),
+            "ATRIUM_LOG_LEVEL": "warning",
+            "ATRIUM_DATABASE__POOL_SIZE": "20",
+            # The load comes from one address: per-IP limits and login throttling would turn
+            # it into 429s. Everything else (access log, metrics, headers) stays as shipped.
+            "ATRIUM_RATE_LIMIT__ENABLED": "false",
+            # Outbox delivery writes .eml files for every registration; keep it out of the
+            # request path measurement (it runs in `atrium worker` in production).
+            "ATRIUM_MAIL__WORKER_IN_API": "false",
+        }
+        | BENCH_ENV
+    )
     log_path = workdir / "atrium.log"
     log = log_path.open("wb")
     proc = subprocess.Popen(
@@ -283,11 +297,19 @@ def count_statements(db_url: str, workdir: Path) -> dict[str, int]:
     """SQL statements per request for me (cold and warm cache), login and refresh."""
     from sqlalchemy import event
 
-    from atrium.config import DatabaseSettings, RedisSettings, Settings
+    from atrium.config import (
+        DatabaseSettings,
+        MailSettings,
+        RateLimitSettings,
+        RedisSettings,
+        Settings,
+    )
     from atrium.main import create_app
 
     settings = Settings(
         _env_file=None,  # type: ignore[call-arg]
+        rate_limit=RateLimitSettings(enabled=False),
+        mail=MailSettings(worker_in_api=False),
         data_dir=workdir / "count",
         database=DatabaseSettings(url=db_url, auto_migrate=False),
         redis=RedisSettings(url=REDIS_URL, key_prefix=f"bench-count:{uuid.uuid4().hex}:"),
@@ -305,6 +327,18 @@ def count_statements(db_url: str, workdir: Path) -> dict[str, int]:
             event.listen(app.state.ctx.engine.sync_engine, "before_cursor_execute", before)
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://bench") as c:
+                # Warm-up: the first requests open pool connections, and asyncpg runs its
+                # set-up queries then; those are not the cost of a request.
+                warm = f"warm-{uuid.uuid4().hex[:8]}@example.com"
+                await c.post("/api/v1/auth/register", json={"email": warm, "password": PASSWORD})
+                warm_tokens = (await c.post("/api/v1/auth/login", data=_form(warm))).json()
+                await c.get(
+                    "/api/v1/users/me",
+                    headers={"Authorization": f"Bearer {warm_tokens['access_token']}"},
+                )
+                await c.post(
+                    "/api/v1/auth/refresh", json={"refresh_token": warm_tokens["refresh_token"]}
+                )
                 email = f"count-{uuid.uuid4().hex[:8]}@example.com"
                 await c.post("/api/v1/auth/register", json={"email": email, "password": PASSWORD})
                 for name, call in (
