@@ -20,29 +20,35 @@ from atrium.errors import InvalidToken, NotAuthenticated
 
 log = structlog.get_logger(__name__)
 
+class BearerPrincipal(OAuth2PasswordBearer):
+    """The OAuth2 bearer scheme (for OpenAPI and Swagger UI's Authorize button) that also
+    resolves the principal, in one dependency: this runs on every authenticated request,
+    and each level of dependency resolution costs."""
+
+    async def __call__(self, request: Request) -> Principal:  # type: ignore[override]
+        """Verify the bearer access token and resolve its principal (cached; see
+        principal.py).
+
+        Raises:
+            NotAuthenticated: 401, no bearer token.
+            InvalidToken: 401, the token is invalid, expired or its session revoked.
+        """
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise NotAuthenticated("A bearer access token is required.")
+        ctx: AppContext = request.app.state.ctx
+        now = ctx.clock.now()
+        try:
+            claims = ctx.tokens.verify(token.strip(), now=now)
+        except TokenError as exc:
+            log.info("access_token_rejected", reason=str(exc))
+            raise InvalidToken("The access token is invalid or expired.") from exc
+        principal = await ctx.principals.resolve(claims, now)
+        request.state.principal = principal
+        return principal
+
+
 # auto_error=False: missing credentials are rendered as problem+json by us.
-oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/login", auto_error=False)
-
-
-async def current_principal(
-    request: Request,
-    token: Annotated[str | None, Depends(oauth2_scheme)],
-) -> Principal:
-    """Verify the bearer access token and resolve its principal (cached; see principal.py)."""
-    # The context is read from the app directly rather than through the Ctx dependency:
-    # this runs on every authenticated request, and each dependency level costs.
-    ctx: AppContext = request.app.state.ctx
-    if not token:
-        raise NotAuthenticated("A bearer access token is required.")
-    now = ctx.clock.now()
-    try:
-        claims = ctx.tokens.verify(token, now=now)
-    except TokenError as exc:
-        log.info("access_token_rejected", reason=str(exc))
-        raise InvalidToken("The access token is invalid or expired.") from exc
-    principal = await ctx.principals.resolve(claims, now)
-    request.state.principal = principal
-    return principal
-
+current_principal = BearerPrincipal(tokenUrl="/api/v1/auth/login", auto_error=False)
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

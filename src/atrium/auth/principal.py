@@ -39,18 +39,34 @@ _ACTIVE = b"1"
 _REVOKED = b"0"
 
 
-@dataclass(frozen=True)
 class Principal:
-    """The authenticated caller: a snapshot of the user and the session of the token."""
+    """The authenticated caller: the user, a snapshot of the account and the session.
 
-    user: UserRead
-    session_id: uuid.UUID
-    user_json: bytes
-    """``user`` serialised as JSON, as cached: routes that return the user send these bytes."""
+    ``user_json`` is the snapshot as cached (the JSON of :class:`UserRead`): routes that
+    return the account send these bytes as they are, and ``user`` is parsed from them only
+    when a route reads it.
+    """
+
+    __slots__ = ("_user", "session_id", "user_id", "user_json")
+
+    def __init__(
+        self,
+        *,
+        user_id: uuid.UUID,
+        session_id: uuid.UUID,
+        user_json: bytes,
+        user: UserRead | None = None,
+    ) -> None:
+        self.user_id = user_id
+        self.session_id = session_id
+        self.user_json = user_json
+        self._user = user
 
     @property
-    def user_id(self) -> uuid.UUID:
-        return self.user.id
+    def user(self) -> UserRead:
+        if self._user is None:
+            self._user = UserRead.model_validate_json(self.user_json)
+        return self._user
 
 
 def user_read(user: User, roles: Sequence[str] = ()) -> UserRead:
@@ -112,9 +128,7 @@ class PrincipalStore:
             if state == _ACTIVE and snapshot is not None:
                 metrics.CACHE_LOOKUPS.labels("principal", "hit").inc()
                 return Principal(
-                    user=UserRead.model_validate_json(snapshot),
-                    session_id=claims.session_id,
-                    user_json=snapshot,
+                    user_id=claims.user_id, session_id=claims.session_id, user_json=snapshot
                 )
             metrics.CACHE_LOOKUPS.labels("principal", "miss").inc()
         return await self._load(claims, now, skey, ukey)
@@ -133,7 +147,10 @@ class PrincipalStore:
             roles = await RoleRepository(db).role_names_of(user.id)
         snapshot = user_read(user, roles)
         principal = Principal(
-            user=snapshot, session_id=session.id, user_json=snapshot.model_dump_json().encode()
+            user_id=user.id,
+            session_id=session.id,
+            user_json=snapshot.model_dump_json().encode(),
+            user=snapshot,
         )
         if self._ttl > 0:
             ttl = min(self._ttl, (session.expires_at - now).total_seconds())
