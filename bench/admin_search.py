@@ -207,7 +207,7 @@ async def run(args: argparse.Namespace) -> str:
         "",
         f"Seeding {result.users:,} users, {result.role_grants:,} role grants and "
         f"{result.audit_events:,} audit events with `atrium seed` (COPY, GIN trigram indexes "
-        f"built after the load, ANALYZE): **{result.seconds:.0f} s**"
+        f"built after the load, VACUUM ANALYZE): **{result.seconds:.0f} s**"
         + (
             " (seeded beforehand with `atrium seed --users`, the time it reported; the "
             "benchmark then ran with `--existing`)."
