@@ -20,6 +20,7 @@ from atrium.errors import InvalidToken, NotAuthenticated
 
 log = structlog.get_logger(__name__)
 
+
 class BearerPrincipal(OAuth2PasswordBearer):
     """The OAuth2 bearer scheme (for OpenAPI and Swagger UI's Authorize button) that also
     resolves the principal, in one dependency: this runs on every authenticated request,
