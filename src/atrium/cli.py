@@ -5,12 +5,23 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+from enum import StrEnum
 from typing import Annotated
 
 import anyio
 import typer
 
 from atrium import __version__
+
+APP_FACTORY = "atrium.main:create_app"
+
+
+class Server(StrEnum):
+    """The ASGI server behind ``atrium serve`` (docs/benchmarks.md compares them)."""
+
+    granian = "granian"
+    uvicorn = "uvicorn"
+
 
 app = typer.Typer(no_args_is_help=True, help="Atrium: a self-hostable user and identity backend.")
 
@@ -36,25 +47,52 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
     reload: Annotated[bool, typer.Option(help="Restart on code changes (development).")] = False,
+    server: Annotated[
+        Server, typer.Option(help="HTTP server: granian (default, faster) or uvicorn.")
+    ] = Server.granian,
 ) -> None:
     """Run the HTTP API (migrates first when database.auto_migrate is on)."""
-    import uvicorn
-
-    from atrium.bootstrap import prepare
     from atrium.config import get_settings
-    from atrium.core.logging import configure_logging
 
     settings = get_settings()
-    configure_logging(settings)
-    prepare(settings)
     if workers > 1 and not reload:
         # One metrics view over every worker process (prometheus-client multiprocess mode).
+        # Set before anything imports prometheus_client: a forked worker inherits the
+        # parent's already-imported metric value class.
         metrics_dir = settings.data_dir / "metrics"
         shutil.rmtree(metrics_dir, ignore_errors=True)
         metrics_dir.mkdir(parents=True)
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+
+    from atrium.bootstrap import prepare
+    from atrium.core.logging import configure_logging
+
+    configure_logging(settings)
+    prepare(settings)
+    # Forwarding headers are the application's business (http.trusted_proxies), and the
+    # application writes its own access log: both servers are told to do neither.
+    if server is Server.granian:
+        from granian import Granian
+        from granian.constants import Interfaces, Loops
+        from granian.log import LogLevels
+
+        Granian(
+            APP_FACTORY,
+            address=host,
+            port=port,
+            interface=Interfaces.ASGI,
+            factory=True,
+            workers=workers,
+            reload=reload,
+            loop=Loops.uvloop,
+            log_level=LogLevels(settings.log_level),
+            log_access=False,
+        ).serve()
+        return
+    import uvicorn
+
     uvicorn.run(
-        "atrium.main:create_app",
+        APP_FACTORY,
         factory=True,
         host=host,
         port=port,

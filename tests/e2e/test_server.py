@@ -196,3 +196,16 @@ def test_metrics_aggregate_every_worker_process(two_worker_server: str) -> None:
         if line.startswith("atrium_http_requests_total{") and 'route="/health/live"' in line
     )
     assert total >= 20
+
+
+def test_uvicorn_remains_available_as_the_server(tmp_path: Path) -> None:
+    running = Server(tmp_path, ("--server", "uvicorn"))
+    try:
+        with httpx.Client(base_url=running.base, timeout=10) as http:
+            r = http.post(
+                "/api/v1/auth/register", json={"email": "uv@example.com", "password": PASSWORD}
+            )
+            assert r.status_code == 201
+            assert http.get("/health/ready").json()["status"] == "ok"
+    finally:
+        running.stop()
