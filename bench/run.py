@@ -652,7 +652,7 @@ def machine_info(cores: int) -> dict[str, str]:
         "cores available": str(cores),
         "Python": platform.python_version(),
         "Atrium": f"{version('atrium')} ({commit})",
-        "FastAPI / uvicorn": f"{version('fastapi')} / {version('uvicorn')}",
+        "FastAPI / granian / uvicorn": f"{version('fastapi')} / {version('granian')} / {version('uvicorn')}",
         "wrk": wrk_version.split("[")[0].strip() or "wrk",
         "date (UTC)": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
     }
@@ -666,7 +666,7 @@ def write(path: Path, report: Report, duration: float, runs: int) -> None:
     machine = "\n".join(f"| {k} | {v} |" for k, v in report.machine.items())
     generated = (
         f"{GENERATED_START}\n\n"
-        f"Servers: Atrium `atrium serve` (1 worker, uvicorn, PostgreSQL + Redis) and the "
+        f"Servers: Atrium `atrium serve` (1 worker, granian, PostgreSQL + Redis) and the "
         f"fastapi-users peer (1 uvicorn worker, same PostgreSQL, its own database). Load: wrk, "
         f"1 thread, {CONNECTIONS} connections unless noted, {duration:g} s per run, median of "
         f"{runs} runs after a warm-up; client and servers share the machine.\n\n"
