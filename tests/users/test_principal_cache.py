@@ -491,3 +491,16 @@ async def test_unreachable_redis_raises_cache_error_not_a_redis_exception(
 
     assert not isinstance(caught.value, aioredis.RedisError)
     assert isinstance(caught.value.__cause__, aioredis.RedisError)
+
+
+async def test_concurrent_requests_of_a_cold_session_share_one_database_load(
+    client: httpx.AsyncClient, queries: QueryCounter
+) -> None:
+    await register(client, EMAIL)
+    auth = bearer(await login(client, EMAIL))
+    queries.statements.clear()
+
+    responses = await asyncio.gather(*(client.get(ME, headers=auth) for _ in range(20)))
+
+    assert {r.status_code for r in responses} == {200}
+    assert queries.count == COLD, queries.statements

@@ -14,6 +14,8 @@ within ``principal_cache_ttl_seconds``.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -97,6 +99,7 @@ class PrincipalStore:
         self._cache = cache
         self._sessionmaker = sessionmaker
         self._ttl = settings.auth.principal_cache_ttl_seconds
+        self._inflight: dict[uuid.UUID, asyncio.Future[Principal]] = {}
         self._tombstone_ttl = settings.auth.access_token_ttl_seconds + CLOCK_SKEW_SECONDS
 
     @staticmethod
@@ -130,7 +133,22 @@ class PrincipalStore:
                     user_id=claims.user_id, session_id=claims.session_id, user_json=snapshot
                 )
             metrics.CACHE_LOOKUPS.labels("principal", "miss").inc()
-        return await self._load(claims, now, skey, ukey)
+        return await self._load_once(claims, now, skey, ukey)
+
+    def _forget_inflight(self, session_id: uuid.UUID, _task: object) -> None:
+        self._inflight.pop(session_id, None)
+
+    async def _load_once(
+        self, claims: AccessTokenClaims, now: datetime, skey: str, ukey: str
+    ) -> Principal:
+        """Single flight: concurrent misses for one session share one database load, so
+        a cache entry expiring under a burst of requests costs one load, not one each."""
+        task = self._inflight.get(claims.session_id)
+        if task is None:
+            task = asyncio.ensure_future(self._load(claims, now, skey, ukey))
+            self._inflight[claims.session_id] = task
+            task.add_done_callback(functools.partial(self._forget_inflight, claims.session_id))
+        return await asyncio.shield(task)
 
     async def _load(
         self, claims: AccessTokenClaims, now: datetime, skey: str, ukey: str
