@@ -4,17 +4,20 @@
 
 Each simulated user registers once, then mostly reads its own account and sessions,
 refreshes its tokens when they are near expiry, and now and then logs in again or
-fails a login. Weights reflect an identity service in front of an app: reads dominate,
+fails a login; a few operators (``AtriumAdmin``) search and page through accounts. Weights reflect an identity service in front of an app: reads dominate,
 password work is rare. Point it at a staging deployment, never at production data.
 """
 
 from __future__ import annotations
 
+import os
+import random
 import time
 import uuid
 from typing import Any
 
 from locust import HttpUser, between, task
+from locust.exception import StopUser
 
 PASSWORD = "correct horse battery staple"
 
@@ -91,3 +94,47 @@ class AtriumUser(HttpUser):
         ) as r:
             if r.status_code == 401:
                 r.success()
+
+
+class AtriumAdmin(HttpUser):
+    """An operator searching accounts (set LOCUST_ADMIN_EMAIL and LOCUST_ADMIN_PASSWORD to
+    an account holding `users:read`, e.g. one made with `atrium create-admin`)."""
+
+    weight = 1
+    wait_time = between(2, 10)
+
+    def on_start(self) -> None:
+        email = os.environ.get("LOCUST_ADMIN_EMAIL")
+        password = os.environ.get("LOCUST_ADMIN_PASSWORD")
+        if not email or not password:
+            raise StopUser()
+        r = self.client.post(
+            "/api/v1/auth/login",
+            data={"username": email, "password": password},
+            name="/auth/login [admin]",
+        )
+        self.auth = {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+    @task(3)
+    def search(self) -> None:
+        term = random.choice(["ada", "lovelace", "hopper", "example.com", "smith"])
+        self.client.get(
+            "/api/v1/admin/users",
+            params={"q": term, "limit": 50},
+            headers=self.auth,
+            name="/admin/users?q=",
+        )
+
+    @task(1)
+    def page_through(self) -> None:
+        cursor = None
+        for _ in range(3):
+            url = "/api/v1/admin/users?limit=50&sort=-created_at"
+            r = self.client.get(
+                url + (f"&cursor={cursor}" if cursor else ""),
+                headers=self.auth,
+                name="/admin/users [page]",
+            )
+            cursor = r.json().get("next_cursor") if r.status_code == 200 else None
+            if not cursor:
+                break
