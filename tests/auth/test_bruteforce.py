@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from atrium.config import HttpSettings, RateLimitSettings, Settings
+from atrium.context import AppContext
 from atrium.core.clock import FrozenClock
+from atrium.models import AuditEvent
 from tests.factories import PASSWORD, register
+from tests.mailbox import outbox
 
 CLIENT_IP = "203.0.113.7"
 LOGIN = "/api/v1/auth/login"
@@ -265,3 +269,32 @@ async def test_address_throttle_ends_after_its_delay(
     response = await attempt(client, EMAIL, PASSWORD, ip="198.51.100.66")
 
     assert response.status_code == 200, response.text
+
+
+async def test_reaching_the_threshold_emails_the_owner_and_is_audited(
+    client: httpx.AsyncClient, ctx: AppContext
+) -> None:
+    await register(client, "ada@example.com")
+    for _ in range(THRESHOLD):
+        await attempt(client, "ada@example.com", "not the password")
+
+    notices = await outbox(ctx, "login_throttled")
+    async with ctx.sessionmaker() as db:
+        events = list(
+            (
+                await db.execute(
+                    select(AuditEvent).where(AuditEvent.action == "auth.login_throttled")
+                )
+            ).scalars()
+        )
+    assert [m.to_address for m in notices] == ["ada@example.com"]
+    assert len(events) == 1
+
+
+async def test_throttling_an_unknown_email_sends_nothing(
+    client: httpx.AsyncClient, ctx: AppContext
+) -> None:
+    for _ in range(THRESHOLD + 1):
+        await attempt(client, "nobody@example.com", "not the password")
+
+    assert await outbox(ctx, "login_throttled") == []

@@ -19,6 +19,8 @@ from atrium.core.clock import FrozenClock
 from atrium.main import create_app
 from tests.conftest import FAST_ARGON2
 from tests.factories import PASSWORD, login, register
+from tests.mailbox import SmtpSink, free_port, smtp_settings
+from tests.mailbox import smtp_server as smtp_server  # the fixture
 
 READY_PATHS = ["/health/ready", "/api/v1/health"]
 GENERATED_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -295,3 +297,26 @@ async def test_grafana_dashboard_uses_only_metrics_that_exist(client: httpx.Asyn
     declared = set(re.findall(r"^# TYPE (atrium_[a-z_]+) ", exposition, re.M))
     assert used
     assert used - declared == set()
+
+
+async def test_ready_reports_smtp_when_configured(
+    settings: Settings, clock: FrozenClock, smtp_server: SmtpSink
+) -> None:
+    app = create_app(smtp_settings(settings, smtp_server.port), clock)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://atrium.test") as c:
+            body = (await c.get("/health/ready")).json()
+    assert body["checks"]["smtp"]["status"] == "ok"
+
+
+async def test_ready_is_503_when_the_configured_smtp_server_is_down(
+    settings: Settings, clock: FrozenClock
+) -> None:
+    app = create_app(smtp_settings(settings, free_port()), clock)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://atrium.test") as c:
+            response = await c.get("/health/ready")
+    assert response.status_code == 503
+    assert response.json()["checks"]["smtp"]["status"] == "down"

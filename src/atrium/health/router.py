@@ -16,6 +16,7 @@ from atrium.context import AppContext, Ctx
 from atrium.core import metrics
 from atrium.errors import NotAuthenticated
 from atrium.mail.repository import OutboxRepository
+from atrium.mail.transport import SmtpTransport
 from atrium.models import OutboxStatus
 
 router = APIRouter(tags=["health"])
@@ -55,6 +56,8 @@ async def _timed(check_name: str, ctx: AppContext) -> DependencyStatus:
             if check_name == "database":
                 async with ctx.engine.connect() as conn:
                     await conn.execute(text("SELECT 1"))
+            elif check_name == "smtp":
+                await SmtpTransport(ctx.settings).probe(_CHECK_TIMEOUT_SECONDS)
             else:
                 await ctx.cache.ping()
     except Exception as exc:  # noqa: BLE001 - any failure is reported as 'down', never raised
@@ -70,6 +73,9 @@ async def readiness(ctx: AppContext) -> JSONResponse:
     checks = {"database": await _timed("database", ctx)}
     if ctx.settings.redis.url:
         checks["redis"] = await _timed("redis", ctx)
+    if ctx.settings.mail.smtp_host:
+        # Required: with SMTP configured, mail that cannot be sent piles up in the outbox.
+        checks["smtp"] = await _timed("smtp", ctx)
     ok = all(c.status == "ok" for c in checks.values())
     body = Ready(
         status="ok" if ok else "unavailable",
@@ -87,7 +93,8 @@ _READY_RESPONSES: dict[int | str, dict[str, object]] = {
 
 @router.get("/health/ready", response_model=Ready, responses=_READY_RESPONSES)
 async def ready(ctx: Ctx) -> JSONResponse:
-    """Every required dependency answers: database, and Redis when configured (public)."""
+    """Every required dependency answers: database, and Redis and SMTP when configured
+    (public)."""
     return await readiness(ctx)
 
 

@@ -78,6 +78,26 @@ class SmtpTransport:
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             raise TransientDeliveryError(_describe(exc)) from exc
 
+    async def probe(self, timeout_seconds: float) -> None:
+        """Readiness: connect (with TLS as configured), EHLO and NOOP, then QUIT.
+
+        Raises:
+            aiosmtplib.SMTPException, OSError, TimeoutError: the server is not usable.
+        """
+        client = aiosmtplib.SMTP(
+            hostname=self.host,
+            port=self.port,
+            use_tls=self.use_tls,
+            start_tls=self.start_tls,
+            timeout=timeout_seconds,
+            validate_certs=self.validate_certs,
+        )
+        await client.connect()
+        try:
+            await client.noop()
+        finally:
+            await client.quit()
+
 
 def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:1000]
