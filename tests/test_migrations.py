@@ -30,6 +30,9 @@ TABLES = {
     "role_parent",
     "user_role",
     "audit_event",
+    "user_profile",
+    "user_preferences",
+    "stored_file",
 }
 
 

@@ -10,7 +10,10 @@ from fastapi import APIRouter, FastAPI
 from atrium.admin.router import router as admin_users_router
 from atrium.audit.router import router as audit_router
 from atrium.auth.router import router as auth_router
+from atrium.files.router import router as files_router
 from atrium.health.router import api_router as health_api_router
+from atrium.profiles.router import me_router as profile_me_router
+from atrium.profiles.router import router as profiles_router
 from atrium.rbac.router import router as roles_router
 from atrium.users.router import router as users_router
 from atrium.verification.router import me_router as email_me_router
@@ -26,6 +29,9 @@ ROUTERS: list[APIRouter] = [
     roles_router,
     admin_users_router,
     audit_router,
+    profile_me_router,
+    profiles_router,
+    files_router,
 ]
 
 

@@ -226,6 +226,7 @@ def purge_deleted() -> None:
     from atrium.config import get_settings
     from atrium.core.clock import SystemClock
     from atrium.core.db import create_engine, create_sessionmaker, unit_of_work
+    from atrium.core.storage import create_storage
 
     settings = get_settings()
     if settings.database.auto_migrate:
@@ -233,14 +234,18 @@ def purge_deleted() -> None:
 
     async def run() -> int:
         engine = create_engine(settings)
+        storage = create_storage(settings)
         try:
             async with unit_of_work(create_sessionmaker(engine)) as db:
                 return await purge_expired(
                     db,
                     now=SystemClock().now(),
                     retention_days=settings.accounts.deleted_retention_days,
+                    storage=storage,
+                    avatar_sizes=settings.avatars.sizes,
                 )
         finally:
+            await storage.close()
             await engine.dispose()
 
     typer.echo(f"purged {anyio.run(run)} accounts")

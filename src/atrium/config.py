@@ -88,6 +88,11 @@ class HttpSettings(BaseModel):
     """The HTTP edge: body size, CORS, proxies, headers, access log."""
 
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    # Upload routes (avatar, files) take larger bodies: their own limit (avatars.max_bytes,
+    # files.max_bytes) plus this allowance for the multipart framing, enforced by the edge
+    # while the body streams, never above upload_max_body_bytes.
+    upload_max_body_bytes: int = Field(default=64 * 1_048_576, ge=1024)
+    multipart_overhead_bytes: int = Field(default=16_384, ge=0)
     cors_origins: list[str] = []
     cors_allow_credentials: bool = False
     trusted_proxies: list[str] = []
@@ -196,6 +201,69 @@ class AccountSettings(BaseModel):
     deleted_retention_days: int = Field(default=30, ge=0)
 
 
+class StorageSettings(BaseModel):
+    """Where avatars and files are kept: a local directory (embedded default) or an
+    S3-compatible object store."""
+
+    backend: Literal["local", "s3"] = "local"
+    # Empty means ``<data_dir>/storage``.
+    local_dir: Path | None = None
+    s3_endpoint_url: str | None = None
+    s3_bucket: str | None = None
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: SecretStr | None = None
+    s3_path_style: bool = False
+    s3_key_prefix: str = ""
+    # Downloads redirect to a presigned GET URL of the object store instead of passing
+    # through the API (S3 only).
+    s3_presigned_downloads: bool = False
+    s3_presign_ttl_seconds: int = Field(default=300, ge=1, le=7 * 86_400)
+    s3_timeout_seconds: float = Field(default=10.0, gt=0)
+
+    @model_validator(mode="after")
+    def _check_s3(self) -> StorageSettings:
+        if self.backend == "s3" and not self.s3_bucket:
+            raise ValueError("storage.backend s3 requires storage.s3_bucket")
+        return self
+
+
+class AvatarSettings(BaseModel):
+    """Avatar uploads: size and pixel limits, stored sizes."""
+
+    max_bytes: int = Field(default=5 * 1_000_000, ge=1024)
+    # Decompression-bomb guard: images with more pixels than this are refused (422).
+    max_pixels: int = Field(default=40_000_000, ge=1)
+    sizes: list[int] = Field(default_factory=lambda: [64, 256, 512])
+    webp_quality: int = Field(default=85, ge=1, le=100)
+
+
+class FileSettings(BaseModel):
+    """User file uploads: allowed types (sniffed from content), size, malware scanning."""
+
+    max_bytes: int = Field(default=10 * 1_048_576, ge=1024)
+    allowed_types: list[str] = Field(
+        default_factory=lambda: [
+            "image/jpeg",
+            "image/png",
+            "image/gif",
+            "image/webp",
+            "application/pdf",
+            "application/zip",
+        ]
+    )
+    # ClamAV daemon (clamd) for INSTREAM scanning; unset means no scanning.
+    clamd_host: str | None = None
+    clamd_port: int = Field(default=3310, ge=1, le=65_535)
+    clamd_timeout_seconds: float = Field(default=30.0, gt=0)
+
+
+class ProfileSettings(BaseModel):
+    """Public profile reads."""
+
+    cache_ttl_seconds: float = Field(default=300.0, ge=0)
+
+
 class Settings(BaseSettings):
     """All of Atrium's settings. Read once through :func:`get_settings`."""
 
@@ -227,6 +295,10 @@ class Settings(BaseSettings):
     mail: MailSettings = MailSettings()
     rbac: RbacSettings = RbacSettings()
     accounts: AccountSettings = AccountSettings()
+    storage: StorageSettings = StorageSettings()
+    avatars: AvatarSettings = AvatarSettings()
+    files: FileSettings = FileSettings()
+    profiles: ProfileSettings = ProfileSettings()
 
     @model_validator(mode="after")
     def _production_requires_explicit_choices(self) -> Settings:
@@ -258,6 +330,11 @@ class Settings(BaseSettings):
     def mail_dir(self) -> Path:
         """Where ``.eml`` files are written when no SMTP server is configured."""
         return self.data_dir / "mail"
+
+    @property
+    def storage_dir(self) -> Path:
+        """The local storage directory (``storage.local_dir`` or ``<data_dir>/storage``)."""
+        return self.storage.local_dir or self.data_dir / "storage"
 
     @property
     def effective_log_format(self) -> str:

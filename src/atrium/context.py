@@ -15,6 +15,7 @@ from atrium.core.cache import Cache
 from atrium.core.clock import Clock
 from atrium.core.passwords import PasswordHasher
 from atrium.core.ratelimit import RateLimiter
+from atrium.core.storage import Storage
 from atrium.core.tokens import TokenService
 from atrium.rbac.resolver import PermissionResolver
 
@@ -31,6 +32,7 @@ class AppContext:
     principals: PrincipalStore
     ratelimiter: RateLimiter
     rbac: PermissionResolver
+    storage: Storage
     started_at: float = field(default_factory=time.monotonic)
 
 

@@ -214,6 +214,20 @@ def install_error_handlers(app: FastAPI) -> None:
             headers=err.headers,
         )
 
+    async def _storage_unavailable(_: Request, exc: Exception) -> JSONResponse:
+        log.warning("storage_unavailable", error=type(exc).__name__, detail=str(exc))
+        err = ServiceUnavailable("The file storage is not reachable; try again shortly.")
+        return problem_response(
+            status=err.status,
+            code="storage_unavailable",
+            title=err.title,
+            detail=err.detail,
+            headers=err.headers,
+        )
+
+    from atrium.core.storage import StorageError
+
+    app.add_exception_handler(StorageError, _storage_unavailable)
     app.add_exception_handler(sa_exc.OperationalError, _database_unavailable)
     app.add_exception_handler(sa_exc.InterfaceError, _database_unavailable)
     app.add_exception_handler(sa_exc.TimeoutError, _database_unavailable)

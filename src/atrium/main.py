@@ -32,6 +32,7 @@ from atrium.core.middleware import EdgeMiddleware
 from atrium.core.passwords import PasswordHasher
 from atrium.core.ratelimit import RateLimiter
 from atrium.core.sentry import init_sentry
+from atrium.core.storage import create_storage
 from atrium.core.tokens import TokenService, load_or_create_signing_key
 from atrium.docs_ui.router import install_docs
 from atrium.errors import install_error_handlers
@@ -68,7 +69,23 @@ async def build_context(settings: Settings, clock: Clock) -> AppContext:
         principals=PrincipalStore(cache, sessionmaker, settings),
         ratelimiter=RateLimiter(settings),
         rbac=PermissionResolver(cache, sessionmaker, settings),
+        storage=create_storage(settings),
     )
+
+
+def upload_limits(settings: Settings) -> dict[tuple[str, str], int]:
+    """Body limits of the upload routes, enforced by the edge while the body streams:
+    the route's own limit plus the multipart framing allowance, capped by
+    ``http.upload_max_body_bytes``. Every other route keeps ``http.max_body_bytes``."""
+    http = settings.http
+
+    def limit(payload: int) -> int:
+        return min(payload + http.multipart_overhead_bytes, http.upload_max_body_bytes)
+
+    return {
+        ("PUT", "/api/v1/users/me/avatar"): limit(settings.avatars.max_bytes),
+        ("POST", "/api/v1/files"): limit(settings.files.max_bytes),
+    }
 
 
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
@@ -99,6 +116,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             metrics.unregister_pool(ctx.engine.pool)
             ctx.hasher.close()
             await ctx.cache.close()
+            await ctx.storage.close()
             await ctx.ratelimiter.close()
             await ctx.engine.dispose()
 
@@ -129,7 +147,9 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             max_age=600,
         )
     # Added last, so outermost: CORS answers and errors get its headers and log line too.
-    app.add_middleware(EdgeMiddleware, settings=settings.http)
+    app.add_middleware(
+        EdgeMiddleware, settings=settings.http, upload_limits=upload_limits(settings)
+    )
     install_docs(app)
     app.include_router(health_router)
     if settings.metrics.enabled:

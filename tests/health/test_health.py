@@ -63,7 +63,33 @@ async def test_ready_checks_redis_only_when_it_is_configured(
     if ctx.settings.redis.url:
         assert checks["redis"]["status"] == "ok"
     else:
-        assert set(checks) == {"database"}
+        assert set(checks) == {"database", "storage"}
+
+
+async def test_ready_checks_the_storage(client: httpx.AsyncClient) -> None:
+    checks = (await client.get("/health/ready")).json()["checks"]
+
+    assert checks["storage"]["status"] == "ok"
+
+
+async def test_ready_is_503_when_the_storage_is_down(
+    client: httpx.AsyncClient, ctx: AppContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from atrium.core.storage import StorageError
+
+    async def down() -> None:
+        raise StorageError("unreachable")
+
+    monkeypatch.setattr(ctx.storage, "ping", down)
+
+    response = await client.get("/health/ready")
+
+    assert response.status_code == 503
+    assert response.json()["checks"]["storage"] == {
+        "status": "down",
+        "latency_ms": response.json()["checks"]["storage"]["latency_ms"],
+        "error": "StorageError",
+    }
 
 
 async def test_ready_is_503_when_the_cache_is_down(

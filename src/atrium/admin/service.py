@@ -47,8 +47,11 @@ from atrium.admin.schemas import (
 from atrium.audit.service import new_event, record
 from atrium.context import AppContext
 from atrium.core.pagination import InvalidCursor, Page, decode_cursor, encode_cursor
+from atrium.core.storage import Storage
 from atrium.errors import AppError
+from atrium.files.cleanup import delete_user_objects
 from atrium.models import User, UserStatus
+from atrium.profiles.cache import forget_profiles
 from atrium.rbac.dependencies import Authorized
 from atrium.rbac.exceptions import EscalationRefused, LastSuperadmin, PermissionDenied
 from atrium.rbac.graph import RoleGraph
@@ -240,6 +243,8 @@ class AdminService:
         if changed:
             user.updated_at = now
         await self.db.flush()
+        # Status and the verified badge show in (or hide) the public profile.
+        await forget_profiles(self.db, self.ctx, user.username)
         details: dict[str, Any] | None = None
         if suspending:
             details = {"sessions_revoked": await self._end_sessions([user.id], now, "suspended")}
@@ -298,6 +303,7 @@ class AdminService:
         user.deleted_at = now
         user.updated_at = now
         await self.db.flush()
+        await forget_profiles(self.db, self.ctx, user.username)
         count = await self._end_sessions([user.id], now, "account_deleted")
         await record(
             self.db,
@@ -328,6 +334,7 @@ class AdminService:
         user.deleted_at = None
         user.updated_at = now
         await self.db.flush()
+        await forget_profiles(self.db, self.ctx, user.username)
         await self.ctx.principals.forget_user(user.id)
         await record(
             self.db,
@@ -427,6 +434,7 @@ class AdminService:
             target = UserStatus.suspended.value if action is BulkAction.suspend else "active"
             changed = [uid for uid, u in users.items() if u.status != target]
             await self.users.set_fields(changed, status=target, updated_at=now)
+            await forget_profiles(self.db, self.ctx, *(users[uid].username for uid in changed))
             revoked = 0
             if action is BulkAction.suspend:
                 revoked = await self._end_sessions(changed, now, "suspended")
@@ -453,6 +461,7 @@ class AdminService:
         elif action is BulkAction.delete:
             changed = [uid for uid, u in users.items() if u.deleted_at is None]
             await self.users.set_fields(changed, deleted_at=now, updated_at=now)
+            await forget_profiles(self.db, self.ctx, *(users[uid].username for uid in changed))
             await self._end_sessions(changed, now, "account_deleted")
             events = [
                 new_event(
@@ -495,15 +504,25 @@ class AdminService:
 
 
 async def purge_expired(
-    db: AsyncSession, *, now: datetime, retention_days: int, batch_size: int = 500
+    db: AsyncSession,
+    *,
+    now: datetime,
+    retention_days: int,
+    batch_size: int = 500,
+    storage: Storage | None = None,
+    avatar_sizes: list[int] | None = None,
 ) -> int:
     """Remove for good, in batches, soft-deleted accounts deleted more than
-    ``retention_days`` before ``now`` (sessions and role grants cascade; audit events
-    stay). One ``admin.user_purged`` event (system actor) per account. Returns how many."""
+    ``retention_days`` before ``now`` (sessions, role grants, profiles, preferences and
+    file rows cascade; audit events stay). Their stored objects (avatar sizes, files) are
+    deleted from ``storage`` once ``db`` commits. One ``admin.user_purged`` event (system
+    actor) per account. Returns how many."""
     repo = AdminUserRepository(db)
     cutoff = now - timedelta(days=retention_days)
     total = 0
     while ids := await repo.expired_deleted(cutoff, batch_size):
+        if storage is not None:
+            await delete_user_objects(db, storage, avatar_sizes or [64, 256, 512], ids)
         await repo.purge(ids)
         db.add_all(
             [

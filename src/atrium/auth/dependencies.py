@@ -53,3 +53,17 @@ class BearerPrincipal(OAuth2PasswordBearer):
 current_principal = BearerPrincipal(tokenUrl="/api/v1/auth/login", auto_error=False)
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+async def optional_principal(
+    request: Request,
+    token: Annotated[str | None, Depends(oauth2_scheme)],
+) -> Principal | None:
+    """The caller when a bearer token is sent (401 if it is bad), None for anonymous calls."""
+    if not token:
+        return None
+    return await current_principal(request, token)
+
+
+OptionalPrincipal = Annotated[Principal | None, Depends(optional_principal)]
+"""For public routes whose answer depends on who asks (public profiles)."""

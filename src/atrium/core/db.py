@@ -90,8 +90,29 @@ def after_commit(session: AsyncSession, callback: Callable[[], Awaitable[None]])
     session.info.setdefault(_AFTER_COMMIT, []).append(callback)
 
 
+_AFTER_ROLLBACK = "atrium.after_rollback"
+
+
+def after_rollback(session: AsyncSession, callback: Callable[[], Awaitable[None]]) -> None:
+    """Run ``callback`` if ``session``'s unit of work rolls back (never after a commit).
+
+    For compensating effects outside the database, such as deleting the storage objects
+    of an upload whose row will never exist: nothing is left orphaned.
+    """
+    session.info.setdefault(_AFTER_ROLLBACK, []).append(callback)
+
+
+async def _rollback(session: AsyncSession) -> None:
+    session.info.pop(_AFTER_COMMIT, None)
+    callbacks = session.info.pop(_AFTER_ROLLBACK, [])
+    await session.rollback()
+    for callback in callbacks:
+        await callback()
+
+
 async def _commit(session: AsyncSession) -> None:
     await session.commit()
+    session.info.pop(_AFTER_ROLLBACK, None)
     callbacks = session.info.pop(_AFTER_COMMIT, [])
     for callback in callbacks:
         await callback()
@@ -114,8 +135,7 @@ async def unit_of_work(
             if getattr(exc, "preserve_changes", False):
                 await _commit(session)
             else:
-                session.info.pop(_AFTER_COMMIT, None)
-                await session.rollback()
+                await _rollback(session)
             raise
 
 

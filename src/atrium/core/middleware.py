@@ -117,8 +117,15 @@ class EdgeMiddleware:
       route set its own (the docs pages); HSTS when the request came over HTTPS.
     """
 
-    def __init__(self, app: ASGIApp, settings: HttpSettings) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        settings: HttpSettings,
+        upload_limits: dict[tuple[str, str], int] | None = None,
+    ) -> None:
         self.app = app
+        # (method, path) -> body limit of the upload routes; others get max_body_bytes.
+        self.upload_limits = upload_limits or {}
         self.proxies = TrustedProxies(settings.trusted_proxies)
         self.access_log_enabled = settings.access_log
         self.max_body = settings.max_body_bytes
@@ -167,10 +174,11 @@ class EdgeMiddleware:
 
         scope_token = current_scope.set(scope)
         try:
-            if self._declared_length(scope) > self.max_body:
+            limit = self.upload_limits.get((scope.get("method", ""), scope["path"]), self.max_body)
+            if self._declared_length(scope) > limit:
                 await self._send_problem(send_wrapper, 413, _PAYLOAD_TOO_LARGE)
             else:
-                await self.app(scope, self._limited(receive), send_wrapper)
+                await self.app(scope, self._limited(receive, limit), send_wrapper)
         except Exception:
             # Answer the 500 here, inside the edge, so it carries every header too; the
             # exception goes on to the server, which logs it.
@@ -220,11 +228,11 @@ class EdgeMiddleware:
                     return 0
         return 0
 
-    def _limited(self, receive: Receive) -> Receive:
-        """``receive`` that refuses a body growing past ``max_body_bytes`` while it streams
+    @staticmethod
+    def _limited(receive: Receive, limit: int) -> Receive:
+        """``receive`` that refuses a body growing past ``limit`` bytes while it streams
         (chunked bodies have no Content-Length to check up front)."""
         received = 0
-        limit = self.max_body
 
         async def limited_receive() -> Message:
             nonlocal received

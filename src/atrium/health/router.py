@@ -58,6 +58,8 @@ async def _timed(check_name: str, ctx: AppContext) -> DependencyStatus:
                     await conn.execute(text("SELECT 1"))
             elif check_name == "smtp":
                 await SmtpTransport(ctx.settings).probe(_CHECK_TIMEOUT_SECONDS)
+            elif check_name == "storage":
+                await ctx.storage.ping()
             else:
                 await ctx.cache.ping()
     except Exception as exc:  # noqa: BLE001 - any failure is reported as 'down', never raised
@@ -76,6 +78,7 @@ async def readiness(ctx: AppContext) -> JSONResponse:
     if ctx.settings.mail.smtp_host:
         # Required: with SMTP configured, mail that cannot be sent piles up in the outbox.
         checks["smtp"] = await _timed("smtp", ctx)
+    checks["storage"] = await _timed("storage", ctx)
     ok = all(c.status == "ok" for c in checks.values())
     body = Ready(
         status="ok" if ok else "unavailable",
@@ -93,8 +96,8 @@ _READY_RESPONSES: dict[int | str, dict[str, object]] = {
 
 @router.get("/health/ready", response_model=Ready, responses=_READY_RESPONSES)
 async def ready(ctx: Ctx) -> JSONResponse:
-    """Every required dependency answers: database, and Redis and SMTP when configured
-    (public)."""
+    """Every required dependency answers: database, storage, and Redis and SMTP when
+    configured (public)."""
     return await readiness(ctx)
 
 

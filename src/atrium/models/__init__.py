@@ -2,7 +2,9 @@
 
 from atrium.models.audit import AuditEvent
 from atrium.models.base import Base
+from atrium.models.file import StoredFile
 from atrium.models.mail import EmailToken, EmailTokenPurpose, OutboxMessage, OutboxStatus
+from atrium.models.profile import Profile, UserPreferences
 from atrium.models.role import Role, RoleParent, RolePermission, UserRole
 from atrium.models.session import AuthSession, RefreshToken
 from atrium.models.user import User, UserStatus
@@ -15,11 +17,14 @@ __all__ = [
     "EmailTokenPurpose",
     "OutboxMessage",
     "OutboxStatus",
+    "Profile",
     "RefreshToken",
     "Role",
     "RoleParent",
     "RolePermission",
+    "StoredFile",
     "User",
+    "UserPreferences",
     "UserRole",
     "UserStatus",
 ]

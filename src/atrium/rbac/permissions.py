@@ -21,16 +21,18 @@ PERMISSIONS: Final[dict[str, str]] = {
     "roles:manage": "Create, change and delete roles.",
     "audit:read": "Read the audit trail of every account.",
     "profiles:read": "Read other users' profiles.",
-    "profiles:moderate": "Moderate profiles: hide content, set the verified badge.",
+    "profiles:moderate": "Moderate profiles: see private profiles, set the verified badge.",
+    "files:manage": "Read and delete any account's files.",
 }
 
 ALL_PERMISSIONS: Final[frozenset[str]] = frozenset(PERMISSIONS)
 
 USER, MODERATOR, ADMIN, SUPERADMIN = "user", "moderator", "admin", "superadmin"
 
-# Built-in roles as created by migration 0003 (fixed ids so data migrations and
-# registration can refer to them without a lookup). ``superadmin`` holds every permission
-# of the catalogue, including any added later, rather than a stored list.
+# Built-in roles as created by migration 0003, with ``files:manage`` given to admin by 0004
+# (fixed ids so data migrations and registration can refer to them without a lookup).
+# ``superadmin`` holds every permission of the catalogue, including any added later,
+# rather than a stored list.
 BUILTIN_ROLE_IDS: Final[dict[str, uuid.UUID]] = {
     USER: uuid.UUID("00000000-0000-4000-8000-000000000001"),
     MODERATOR: uuid.UUID("00000000-0000-4000-8000-000000000002"),
@@ -49,6 +51,7 @@ BUILTIN_ROLES: Final[dict[str, tuple[tuple[str, ...], tuple[str, ...]]]] = {
             "roles:read",
             "roles:assign",
             "audit:read",
+            "files:manage",
         ),
         (MODERATOR,),
     ),

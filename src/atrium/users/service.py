@@ -14,7 +14,9 @@ from atrium.auth.principal import Principal, user_read
 from atrium.auth.repository import SessionRepository
 from atrium.context import AppContext
 from atrium.errors import InvalidToken
+from atrium.files.cleanup import delete_user_objects
 from atrium.models import User
+from atrium.profiles.cache import forget_profiles
 from atrium.rbac.permissions import SUPERADMIN
 from atrium.rbac.service import protect_last_superadmin
 from atrium.users.schemas import SessionRead, UserRead
@@ -96,7 +98,8 @@ class UserService:
         )
 
     async def delete_account(self, principal: Principal, password: str) -> None:
-        """Delete the caller's account and every session of it (rows cascade).
+        """Delete the caller's account and every session of it (rows cascade), and its
+        stored objects (avatar sizes, files) once the transaction has committed.
 
         Raises:
             IncorrectPassword: 403, ``password`` is wrong.
@@ -108,6 +111,11 @@ class UserService:
             await protect_last_superadmin(self.db, [user.id])
         session_ids = await self.sessions.session_ids_of_user(user.id)
         await self.ctx.principals.revoke(session_ids)
+        # Avatar and file objects go once the deletion has committed (never before).
+        await delete_user_objects(
+            self.db, self.ctx.storage, self.ctx.settings.avatars.sizes, [user.id]
+        )
+        await forget_profiles(self.db, self.ctx, user.username)
         await self.db.delete(user)
         await self.db.flush()
         await self.ctx.principals.forget_user(user.id)

@@ -1,0 +1,1 @@
+"""User files: upload, list, download, delete; malware scanning."""

@@ -1,0 +1,1 @@
+"""Profiles, preferences, privacy and avatars."""
