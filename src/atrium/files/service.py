@@ -209,13 +209,12 @@ class FileService:
             raise MalwareDetected("The file contains malware and was refused.")
 
     async def _visible(self, caller_id: uuid.UUID, file_id: uuid.UUID) -> StoredFile:
+        # Grants first (usually one cache read): resolving them opens a connection of its
+        # own, which must not wait on this request's transaction (SQLite write lock).
+        manages = MANAGE in (await self.ctx.rbac.grants_of(caller_id)).permissions
         stored = await self.repo.get(file_id)
-        if stored is None:
+        if stored is None or (stored.owner_id != caller_id and not manages):
             raise FileNotFound("No such file.")
-        if stored.owner_id != caller_id:
-            grants = await self.ctx.rbac.grants_of(caller_id)
-            if MANAGE not in grants.permissions:
-                raise FileNotFound("No such file.")
         return stored
 
     async def get(self, caller_id: uuid.UUID, file_id: uuid.UUID) -> StoredFile:

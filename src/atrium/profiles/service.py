@@ -217,7 +217,11 @@ class ProfileService:
         cached = await cached_record(self.ctx, username)
         if cached is not None:
             return cached
-        row = await self.repo.visible_by_username(username)
+        # A short session of its own, not the request's: the caller's grants may be
+        # resolved next (another connection), which must not wait on this transaction
+        # (SQLite transactions take the write lock).
+        async with self.ctx.sessionmaker() as db:
+            row = await ProfileRepository(db).visible_by_username(username)
         if row is None:
             return None
         fresh = _record(*row)
