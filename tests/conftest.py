@@ -245,7 +245,7 @@ def s3_settings(endpoint: str, **overrides: Any) -> Any:
         endpoint_url=endpoint,
         region_name="us-east-1",
         aws_access_key_id="testing",
-        aws_secret_access_key="testing",  # noqa: S106 - moto's dummy credentials
+        aws_secret_access_key="testing",
     )
     client.create_bucket(Bucket=bucket)
     client.close()
@@ -255,7 +255,7 @@ def s3_settings(endpoint: str, **overrides: Any) -> Any:
         s3_bucket=bucket,
         s3_region="us-east-1",
         s3_access_key_id="testing",
-        s3_secret_access_key="testing",  # noqa: S106 - moto's dummy credentials
+        s3_secret_access_key="testing",
         s3_path_style=True,
         **overrides,
     )

@@ -96,7 +96,8 @@ async def test_gps_and_exif_are_stripped(client: httpx.AsyncClient) -> None:
         image = decoded(data)
         assert not image.getexif().get_ifd(0x8825)
         assert len(image.getexif()) == 0
-        assert "exif" not in image.info and "icc_profile" not in image.info
+        assert "exif" not in image.info
+        assert "icc_profile" not in image.info
         assert b"SecretCam" not in data
         assert b"Exif" not in data
 
@@ -200,7 +201,8 @@ async def test_wrong_extension_is_detected_from_the_bytes(
                 select(AuditEvent).where(AuditEvent.action == "profile.avatar_changed")
             )
         ).scalar_one()
-    assert event.details is not None and event.details["source_format"] == "JPEG"
+    assert event.details is not None
+    assert event.details["source_format"] == "JPEG"
 
 
 async def test_animated_gif_keeps_its_first_frame(client: httpx.AsyncClient) -> None:

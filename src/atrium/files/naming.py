@@ -35,5 +35,9 @@ def clean_filename(name: str | None) -> str:
 def content_disposition(filename: str) -> str:
     """``attachment; filename="<ascii>"; filename*=UTF-8''<percent-encoded>``."""
     ascii_name = unicodedata.normalize("NFKD", filename).encode("ascii", "ignore").decode()
-    ascii_name = _UNSAFE_ASCII.sub("_", ascii_name).strip(" .") or "file"
+    ascii_name = _UNSAFE_ASCII.sub("_", ascii_name).strip(" ")
+    if not ascii_name.strip("."):
+        ascii_name = "file"
+    elif ascii_name.startswith("."):  # nothing of the stem was ASCII: "报告.pdf"
+        ascii_name = "file" + ascii_name
     return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}"
