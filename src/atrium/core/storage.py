@@ -186,8 +186,9 @@ class S3Storage:
         from botocore.config import Config
 
         conf = settings.storage
-        assert conf.s3_bucket is not None  # checked by StorageSettings  # nosec B101
-        self.bucket = conf.s3_bucket
+        if not conf.s3_bucket:
+            raise ValueError("storage.s3_bucket is required")
+        self.bucket: str = conf.s3_bucket
         self.prefix = conf.s3_key_prefix
         self.presign = conf.s3_presigned_downloads
         self.presign_ttl = conf.s3_presign_ttl_seconds

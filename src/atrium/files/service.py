@@ -177,11 +177,10 @@ class FileService:
         now: datetime,
     ) -> None:
         settings = self.ctx.settings.files
-        assert settings.clamd_host is not None  # nosec B101 - checked by the caller
         try:
             result = await scan_stream(
                 data,
-                host=settings.clamd_host,
+                host=settings.clamd_host or "",
                 port=settings.clamd_port,
                 seconds=settings.clamd_timeout_seconds,
             )

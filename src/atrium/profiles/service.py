@@ -77,8 +77,10 @@ def public_view(record: ProfileRecord, viewer: str, sizes: list[int]) -> PublicP
 
 
 def _record(user: User, profile: Profile | None) -> ProfileRecord:
-    assert user.username is not None  # nosec B101 - only accounts with a handle have one
-    base = ProfileRecord(user_id=user.id, username=user.username, verified=user.profile_verified)
+    # Only looked up by username, so the handle is set.
+    base = ProfileRecord(
+        user_id=user.id, username=user.username or "", verified=user.profile_verified
+    )
     if profile is None:
         return base
     return base.model_copy(
