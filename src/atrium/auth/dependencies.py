@@ -50,20 +50,25 @@ class BearerPrincipal(OAuth2PasswordBearer):
 
 
 # auto_error=False: missing credentials are rendered as problem+json by us.
-current_principal = BearerPrincipal(tokenUrl="/api/v1/auth/login", auto_error=False)
+current_principal = BearerPrincipal(
+    tokenUrl="/api/v1/auth/login", scheme_name="OAuth2PasswordBearer", auto_error=False
+)
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 
-async def optional_principal(
-    request: Request,
-    token: Annotated[str | None, Depends(oauth2_scheme)],
-) -> Principal | None:
+class OptionalBearerPrincipal(BearerPrincipal):
     """The caller when a bearer token is sent (401 if it is bad), None for anonymous calls."""
-    if not token:
-        return None
-    return await current_principal(request, token)
 
+    async def __call__(self, request: Request) -> Principal | None:  # type: ignore[override]
+        if not request.headers.get("authorization"):
+            return None
+        return await super().__call__(request)
+
+
+optional_principal = OptionalBearerPrincipal(
+    tokenUrl="/api/v1/auth/login", scheme_name="OAuth2PasswordBearer", auto_error=False
+)
 
 OptionalPrincipal = Annotated[Principal | None, Depends(optional_principal)]
 """For public routes whose answer depends on who asks (public profiles)."""
