@@ -30,6 +30,7 @@ class DatabaseSettings(BaseModel):
     pool_size: int = Field(default=10, ge=1)
     max_overflow: int = Field(default=10, ge=0)
     pool_timeout_seconds: float = Field(default=5.0, gt=0)
+    connect_timeout_seconds: float = Field(default=10.0, gt=0)
     pool_recycle_seconds: int = Field(default=1800, ge=-1)
     echo: bool = False
     auto_migrate: bool = True

@@ -141,7 +141,10 @@ async def down_client(unreachable_url: str, tmp_path: Path) -> AsyncIterator[htt
         environment=Environment.test,
         data_dir=tmp_path / "var",
         database=DatabaseSettings(
-            url=unreachable_url, auto_migrate=False, pool_timeout_seconds=0.5
+            url=unreachable_url,
+            auto_migrate=False,
+            pool_timeout_seconds=0.5,
+            connect_timeout_seconds=0.5,
         ),
         auth=AuthSettings(**FAST_ARGON2, hash_concurrency=4),
     )

@@ -78,6 +78,7 @@ async def proxied_client(
             url=url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False),
             auto_migrate=False,
             pool_timeout_seconds=1.0,
+            connect_timeout_seconds=1.0,
         ),
         auth=AuthSettings(**FAST_ARGON2),
         rate_limit=RateLimitSettings(enabled=False),

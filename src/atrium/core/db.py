@@ -50,7 +50,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
         pool_timeout=settings.database.pool_timeout_seconds,
         pool_recycle=settings.database.pool_recycle_seconds,
         pool_pre_ping=True,
-        connect_args={"timeout": settings.database.pool_timeout_seconds},
+        connect_args={"timeout": settings.database.connect_timeout_seconds},
     )
 
 
