@@ -44,7 +44,7 @@ READING = """### Reading the numbers
 
 - Every query stays flat with depth: page 201 (after 10,000 rows) costs what page 1 costs,
   because the cursor is a keyset position, not an OFFSET.
-- **Miss: a role filter combined with `sort=email` or `sort=last_login_at`** (p95 ≈ 220 ms
+- **Miss: a role filter combined with `sort=email` or `sort=last_login_at`** (p95 120–240 ms
   for a role held by 0.5 % of accounts). With `sort=created_at` (the default, either
   direction) the role's holders come in order from `user_role (role_id, user_created_at,
   user_id)` (about 6 ms whatever the role's size); for the other sort keys PostgreSQL has
