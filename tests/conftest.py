@@ -51,7 +51,6 @@ FAST_ARGON2 = {"argon2_memory_cost_kib": 1024, "argon2_time_cost": 1}
 class Database:
     backend: str
     url: str
-    template: Path | None = None
 
 
 @pytest.fixture(scope="session")

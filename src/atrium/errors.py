@@ -235,15 +235,11 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(OSError, _database_unavailable)
 
     async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
-        # Runs in Starlette's outermost error middleware, outside RequestIdMiddleware:
-        # the request id is taken from the scope so the 500 still carries it.
+        # Runs in Starlette's outermost error middleware. The edge middleware has already
+        # answered the 500 (with every header), so this response is only a fallback; the
+        # point is the log line with the request id.
         request_id = request.scope.get("state", {}).get("request_id")
         log.error("unhandled_error", error=type(exc).__name__, request_id=request_id)
-        return problem_response(
-            status=500,
-            code="internal_error",
-            title="Internal server error",
-            headers={"X-Request-ID": request_id} if request_id else None,
-        )
+        return problem_response(status=500, code="internal_error", title="Internal server error")
 
     app.add_exception_handler(Exception, _internal_error)
