@@ -386,7 +386,9 @@ async def test_reactivated_user_can_log_in_again(
     url = f"{USERS}/{target['id']}"
     await client.patch(url, headers=admin, json={"status": "suspended"})
     await client.patch(url, headers=admin, json={"status": "active"})
-    await login(client, "t@example.com")
+    tokens = await login(client, "t@example.com")  # asserts the 200 itself
+
+    assert tokens["access_token"]
 
 
 async def test_admin_revokes_every_session_of_a_user(

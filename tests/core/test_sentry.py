@@ -137,7 +137,8 @@ def test_init_sentry_uses_no_deprecated_option(
     with warnings.catch_warnings():
         warnings.simplefilter("error", DeprecationWarning)
 
-        init_sentry(sentry_settings(tmp_path, sentry_dsn=SecretStr(DSN)))
+        # A deprecated option would raise here (warnings are errors in this block).
+        assert init_sentry(sentry_settings(tmp_path, sentry_dsn=SecretStr(DSN))) is True
 
 
 def test_init_sentry_installs_the_scrubbing_hook(
