@@ -123,6 +123,7 @@ async def run(args: argparse.Namespace) -> str:
         await _server(args.server, f'CREATE DATABASE "{name}"')
         url = make_url(args.server).set(database=name).render_as_string(hide_password=False)
     lines: list[str] = []
+    load = 0.0
     try:
         await asyncio.to_thread(migrate.upgrade, url)
         settings = Settings(
@@ -171,9 +172,24 @@ async def run(args: argparse.Namespace) -> str:
                         "role=user (everyone) & status=suspended",
                         {"role": "user", "status": "suspended"},
                     ),
+                    ("role=moderator & sort=email", {"role": "moderator", "sort": "email"}),
                     (
-                        "role=moderator & sort=email (no role-ordered index for email)",
-                        {"role": "moderator", "sort": "email"},
+                        "role=moderator & sort=-last_login_at",
+                        {"role": "moderator", "sort": "-last_login_at"},
+                    ),
+                    ("role=admin & sort=-email", {"role": "admin", "sort": "-email"}),
+                    ("role=user (everyone) & sort=email", {"role": "user", "sort": "email"}),
+                    (
+                        "role=user & status=suspended & sort=-last_login_at",
+                        {"role": "user", "status": "suspended", "sort": "-last_login_at"},
+                    ),
+                    (
+                        "role=moderator & q=lovelace & sort=email",
+                        {"role": "moderator", "q": "lovelace", "sort": "email"},
+                    ),
+                    (
+                        "role=user & sort=last_login_at (never-logged-in last)",
+                        {"role": "user", "sort": "last_login_at"},
                     ),
                     (
                         "email_verified=false & created in the last 90 days",
@@ -184,6 +200,7 @@ async def run(args: argparse.Namespace) -> str:
                     ("sort=created_at (oldest first)", {"sort": "created_at"}),
                 ]
                 rows = []
+                load = os.getloadavg()[0]
                 for label, params in scenarios:
                     params = {"limit": 50, **params}
                     samples, items = await _time(client, headers, params, args.iterations)
@@ -191,12 +208,19 @@ async def run(args: argparse.Namespace) -> str:
                     print(f"{label}: p50 {_pct(samples, 50):.1f} ms", file=sys.stderr)
                 # Deep paging: 200 pages of 50 (10,000 rows) following the cursor, then the
                 # page after 10,000 rows timed repeatedly.
-                for sort in ("-created_at", "email", "-last_login_at"):
-                    params = {"limit": 50, "sort": sort}
+                deep: list[tuple[str, dict[str, Any]]] = [
+                    ("sort=-created_at", {"sort": "-created_at"}),
+                    ("sort=email", {"sort": "email"}),
+                    ("sort=-last_login_at", {"sort": "-last_login_at"}),
+                    ("role=user & sort=email", {"role": "user", "sort": "email"}),
+                    ("role=user & sort=-last_login_at", {"role": "user", "sort": "-last_login_at"}),
+                ]
+                for label, extra in deep:
+                    params = {"limit": 50, **extra}
                     walk, cursor = await _deep_cursor(client, headers, params, args.deep_pages)
                     rows.append(
                         (
-                            f"sort={sort}: each of the first {args.deep_pages} pages (cursor walk)",
+                            f"{label}: each of the first {args.deep_pages} pages (cursor walk)",
                             walk,
                             50,
                         )
@@ -206,13 +230,13 @@ async def run(args: argparse.Namespace) -> str:
                     )
                     rows.append(
                         (
-                            f"sort={sort}: page {args.deep_pages + 1} (after "
+                            f"{label}: page {args.deep_pages + 1} (after "
                             f"{args.deep_pages * 50:,} rows)",
                             samples,
                             items,
                         )
                     )
-                    print(f"deep {sort}: p50 {_pct(samples, 50):.1f} ms", file=sys.stderr)
+                    print(f"deep {label}: p50 {_pct(samples, 50):.1f} ms", file=sys.stderr)
     finally:
         if not args.keep and not args.existing:
             await _server(args.server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -225,9 +249,9 @@ async def run(args: argparse.Namespace) -> str:
         "",
         f"Run on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC with `uv run python bench/admin_search.py"
         f"{invocation}`: {cpu}, {os.cpu_count()} cores, Python "
-        f"{platform.python_version()}, {pg_version}, default server settings. **The machine "
-        "was shared with other engineers' test runs while this ran**, so the numbers include "
-        "their noise; treat them as an upper bound rather than a lab measurement.",
+        f"{platform.python_version()}, {pg_version}, default server settings. Load average "
+        f"(1 min) when the timed requests began: {load:.2f}; anything near or above the "
+        "core count means other work shared the machine and the figures are upper bounds.",
         "",
         f"Seeding {result.users:,} users, {result.role_grants:,} role grants and "
         f"{result.audit_events:,} audit events with `atrium seed` (COPY, GIN trigram indexes "

@@ -148,3 +148,53 @@ def test_is_superuser_becomes_the_superadmin_role_and_back(empty_database: str) 
 
     flags = _execute(empty_database, "SELECT email, is_superuser FROM user_account ORDER BY email")
     assert [(e, bool(f)) for e, f in flags] == [("p@x.io", False), ("r@x.io", True)]
+
+
+def test_role_holder_sort_keys_are_backfilled_then_kept_by_the_trigger(
+    empty_database: str,
+) -> None:
+    """0005 copies each account's email and last login into its user_role rows, and a
+    trigger keeps the copies equal on every later UPDATE of the account."""
+    migrate.upgrade(empty_database, "0004")
+    is_pg = empty_database.startswith("postgresql")
+    as_id = (lambda u: f"'{u}'") if is_pg else (lambda u: f"'{u.hex}'")
+    uid = uuid.uuid4()
+    user_role_id = "00000000-0000-4000-8000-000000000001"
+    role = as_id(uuid.UUID(user_role_id))
+    now = "'2026-01-01 00:00:00+00:00'"
+    columns = "id, email, email_normalized, password_hash, status, created_at, updated_at"
+    _execute(
+        empty_database,
+        f"INSERT INTO user_account ({columns}, last_login_at) VALUES "
+        f"({as_id(uid)}, 'A@x.io', 'a@x.io', 'h', 'active', {now}, {now}, {now})",
+        "INSERT INTO user_role (user_id, role_id, granted_at, user_created_at) VALUES "
+        f"({as_id(uid)}, {role}, {now}, {now})",
+    )
+    copies = (
+        "SELECT ur.user_email_normalized, ur.user_last_login_at IS NULL "
+        f"FROM user_role ur WHERE ur.user_id = {as_id(uid)}"
+    )
+
+    migrate.upgrade(empty_database)
+
+    assert _execute(empty_database, copies) == [("a@x.io", False)]
+    assert _execute(
+        empty_database,
+        "UPDATE user_account SET email_normalized = 'b@x.io', last_login_at = NULL "
+        f"WHERE id = {as_id(uid)}",
+        copies,
+    ) == [("b@x.io", True)]
+    assert _execute(
+        empty_database,
+        f"UPDATE user_account SET full_name = 'B' WHERE id = {as_id(uid)}",
+        copies,
+    ) == [("b@x.io", True)]
+
+    migrate.downgrade(empty_database, "0004")
+
+    # Without the trigger (and its columns) an account update still works.
+    assert _execute(
+        empty_database,
+        f"UPDATE user_account SET email_normalized = 'c@x.io' WHERE id = {as_id(uid)}",
+        f"SELECT email_normalized FROM user_account WHERE id = {as_id(uid)}",
+    ) == [("c@x.io",)]

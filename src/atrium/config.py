@@ -32,6 +32,10 @@ class DatabaseSettings(BaseModel):
     pool_timeout_seconds: float = Field(default=5.0, gt=0)
     connect_timeout_seconds: float = Field(default=10.0, gt=0)
     pool_recycle_seconds: int = Field(default=1800, ge=-1)
+    # PostgreSQL's max_parallel_workers_per_gather for Atrium's connections: 0 (no parallel
+    # plans) because every query is an index-driven page or point lookup, where starting
+    # workers costs more than it saves; -1 keeps the server's setting.
+    parallel_workers_per_gather: int = Field(default=0, ge=-1)
     echo: bool = False
     auto_migrate: bool = True
 

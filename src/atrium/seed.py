@@ -213,7 +213,15 @@ USER_COLUMNS = [
     "last_login_at",
     "deleted_at",
 ]
-ROLE_COLUMNS = ["user_id", "role_id", "granted_at", "granted_by", "user_created_at"]
+ROLE_COLUMNS = [
+    "user_id",
+    "role_id",
+    "granted_at",
+    "granted_by",
+    "user_created_at",
+    "user_email_normalized",
+    "user_last_login_at",
+]
 AUDIT_COLUMNS = [
     "id",
     "occurred_at",
@@ -250,6 +258,13 @@ def _batch(
         created = now - timedelta(seconds=rng.randrange(three_years))
         age = max(1, int((now - created).total_seconds()))
         r = rng.random()
+        verified = rng.random() < 0.05
+        email_verified_at = (
+            created + timedelta(seconds=rng.randrange(3600)) if rng.random() < 0.8 else None
+        )
+        last_login = (
+            created + timedelta(seconds=rng.randrange(age)) if rng.random() < 0.75 else None
+        )
         users.append(
             (
                 uid,
@@ -259,19 +274,20 @@ def _batch(
                 f"{first.title()} {last.title()}",
                 "suspended" if r < 0.02 else "active",
                 f"{first}{last}{i}",
-                rng.random() < 0.05,
-                created + timedelta(seconds=rng.randrange(3600)) if rng.random() < 0.8 else None,
+                verified,
+                email_verified_at,
                 created,
                 created,
-                created + timedelta(seconds=rng.randrange(age)) if rng.random() < 0.75 else None,
+                last_login,
                 now - timedelta(days=rng.randrange(60)) if 0.02 <= r < 0.025 else None,
             )
         )
-        grants.append((uid, BUILTIN_ROLE_IDS[USER], created, None, created))
+        keys = (created, email, last_login)  # the account's sort keys, copied into user_role
+        grants.append((uid, BUILTIN_ROLE_IDS[USER], created, None, *keys))
         if r > 0.995:
-            grants.append((uid, BUILTIN_ROLE_IDS[MODERATOR], created, None, created))
+            grants.append((uid, BUILTIN_ROLE_IDS[MODERATOR], created, None, *keys))
         if r > 0.9995:
-            grants.append((uid, BUILTIN_ROLE_IDS[ADMIN], created, None, created))
+            grants.append((uid, BUILTIN_ROLE_IDS[ADMIN], created, None, *keys))
         events.append(
             (
                 uuid.UUID(int=rng.getrandbits(128), version=4),

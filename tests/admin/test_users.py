@@ -14,6 +14,7 @@ from atrium.context import AppContext
 from atrium.core.clock import FrozenClock
 from tests.conftest import QueryCounter
 from tests.factories import PASSWORD, grant_role, insert_user, login, register, signed_in_as
+from tests.mailbox import queued_token
 
 USERS = "/api/v1/admin/users"
 T0 = datetime(2020, 1, 1, tzinfo=UTC)  # well before the test clock's "now"
@@ -95,7 +96,9 @@ async def test_role_filter(
     assert await _ids(client, admin, role="no-such-role") == []
 
 
-@pytest.mark.parametrize("sort", ["created_at", "-created_at", "email", "-last_login_at"])
+@pytest.mark.parametrize(
+    "sort", ["created_at", "-created_at", "email", "-email", "last_login_at", "-last_login_at"]
+)
 async def test_role_filter_pages_in_order_with_every_sort(
     client: httpx.AsyncClient, ctx: AppContext, admin: dict[str, str], sort: str
 ) -> None:
@@ -105,7 +108,8 @@ async def test_role_filter_pages_in_order_with_every_sort(
             ctx,
             email=f"m{6 - i}@example.com",
             created_at=T0 + timedelta(hours=i % 3),
-            last_login_at=T0 + timedelta(days=i),
+            # Three never logged in: pages cross from holders with a value to those without.
+            last_login_at=T0 + timedelta(days=i) if i % 2 == 0 else None,
         )
         await grant_role(ctx, uid, "moderator")
         mods.append(uid)
@@ -115,11 +119,47 @@ async def test_role_filter_pages_in_order_with_every_sort(
 
     got = [i["id"] for i in items]
     assert sorted(got) == sorted(str(m) for m in mods)
-    key = {"created_at": "created_at", "email": "email", "last_login_at": "last_login_at"}[
-        sort.lstrip("-")
-    ]
-    values = [(i[key], i["id"]) for i in items]
-    assert values == sorted(values, reverse=sort.startswith("-"))
+    descending = sort.startswith("-")
+    key = sort.lstrip("-")
+    with_value = [(i[key], i["id"]) for i in items if i[key] is not None]
+    without = [i["id"] for i in items if i[key] is None]
+    assert with_value == sorted(with_value, reverse=descending)
+    assert without == sorted(without, reverse=descending)
+    # Accounts without a value come last in both directions.
+    assert got == [i for _, i in with_value] + without
+
+
+async def test_role_filter_order_follows_logins_and_email_changes(
+    client: httpx.AsyncClient, ctx: AppContext, admin: dict[str, str], clock: FrozenClock
+) -> None:
+    """The role-filtered list sorts by copies of the account's sort keys kept in
+    user_role; a login and a confirmed email change move the account at once."""
+    ada = (await register(client, "ada@example.com"))["id"]
+    bob = (await register(client, "bob@example.com"))["id"]
+    for uid in (ada, bob):
+        await grant_role(ctx, uid, "moderator")
+    await login(client, "bob@example.com")
+    clock.advance(minutes=1)
+    await login(client, "ada@example.com")
+
+    assert await _ids(client, admin, role="moderator", sort="-last_login_at") == [ada, bob]
+    assert await _ids(client, admin, role="moderator", sort="email") == [ada, bob]
+
+    clock.advance(minutes=1)
+    auth = {"Authorization": f"Bearer {(await login(client, 'bob@example.com'))['access_token']}"}
+    changed = await client.post(
+        "/api/v1/users/me/email",
+        json={"new_email": "aaron@example.com", "password": PASSWORD},
+        headers=auth,
+    )
+    assert changed.status_code == 202
+    token = await queued_token(ctx, "confirm_email_change", "aaron@example.com")
+    confirmed = await client.post("/api/v1/auth/email-change/confirm", json={"token": token})
+    assert confirmed.status_code == 204
+
+    assert await _ids(client, admin, role="moderator", sort="-last_login_at") == [bob, ada]
+    assert await _ids(client, admin, role="moderator", sort="email") == [bob, ada]
+    assert await _ids(client, admin, role="moderator", sort="email", q="aaron") == [bob]
 
 
 async def test_email_verified_filter(

@@ -14,7 +14,6 @@ from sqlalchemy import (
     and_,
     bindparam,
     delete,
-    exists,
     or_,
     select,
     tuple_,
@@ -28,6 +27,12 @@ SORT_COLUMNS: dict[str, Any] = {
     "created_at": User.created_at,
     "email": User.email_normalized,
     "last_login_at": User.last_login_at,
+}
+# The same keys as copied into user_role, for a list filtered by role.
+ROLE_SORT_COLUMNS: dict[str, Any] = {
+    "created_at": UserRole.user_created_at,
+    "email": UserRole.user_email_normalized,
+    "last_login_at": UserRole.user_last_login_at,
 }
 NULLABLE_SORTS = {"last_login_at"}
 
@@ -61,7 +66,8 @@ def _role_id(f: UserFilter) -> Any:
     return bindparam("role_id", f.role_id, type_=UserRole.role_id.type, literal_execute=True)
 
 
-def _conditions(f: UserFilter, *, role: bool = True) -> list[ColumnElement[bool]]:
+def _conditions(f: UserFilter) -> list[ColumnElement[bool]]:
+    """Every filter but the role, which ``list_users`` turns into a join."""
     out: list[ColumnElement[bool]] = []
     if f.q:
         # Each column has a pg_trgm GIN index on PostgreSQL: a BitmapOr of three scans.
@@ -89,8 +95,6 @@ def _conditions(f: UserFilter, *, role: bool = True) -> list[ColumnElement[bool]
         out.append(User.created_at >= f.created_after)
     if f.created_before is not None:
         out.append(User.created_at < f.created_before)
-    if role and f.role_id is not None:
-        out.append(exists().where(UserRole.user_id == User.id, UserRole.role_id == _role_id(f)))
     return out
 
 
@@ -113,35 +117,37 @@ class AdminUserRepository:
         One query; two when the sort column is nullable and a page crosses from the
         accounts with a value to those without (which come last in both directions).
         """
-        column = SORT_COLUMNS[sort]
         n = limit + 1
-        if sort == "created_at" and filters.role_id is not None:
-            # The role's holders in creation order straight from user_role's
-            # (role_id, user_created_at, user_id) index: a page costs the same for a role
-            # of five holders or of a million.
-            holders = (
+        base: Select[Any]
+        if filters.role_id is not None:
+            # The role's holders in sort order straight from one of user_role's
+            # (role_id, <sort key>, user_id) indexes: a page costs the same for a role of
+            # five holders or of a million, and the account rows fetched are the page's.
+            base = (
                 select(User)
                 .join(
                     UserRole,
                     and_(UserRole.user_id == User.id, UserRole.role_id == _role_id(filters)),
                 )
-                .where(*_conditions(filters, role=False))
+                .where(*_conditions(filters))
             )
-            return await self._page(
-                holders, UserRole.user_created_at, descending, after, n, UserRole.user_id
-            )
-        base = select(User).where(*_conditions(filters))
+            column, id_column = ROLE_SORT_COLUMNS[sort], UserRole.user_id
+        else:
+            base = select(User).where(*_conditions(filters))
+            column, id_column = SORT_COLUMNS[sort], User.id
         if sort not in NULLABLE_SORTS:
-            return await self._page(base, column, descending, after, n)
+            return await self._page(base, column, descending, after, n, id_column)
         rows: list[User] = []
         if after is None or after.value is not None:
-            rows = await self._page(base.where(column.is_not(None)), column, descending, after, n)
+            rows = await self._page(
+                base.where(column.is_not(None)), column, descending, after, n, id_column
+            )
         if len(rows) < n:
             nulls = base.where(column.is_(None))
             if after is not None and after.value is None:
                 id_bound = bindparam(None, after.id, type_=User.id.type)
-                nulls = nulls.where(User.id < id_bound if descending else User.id > id_bound)
-            order = User.id.desc() if descending else User.id.asc()
+                nulls = nulls.where(id_column < id_bound if descending else id_column > id_bound)
+            order = id_column.desc() if descending else id_column.asc()
             rows += list(
                 (await self.db.execute(nulls.order_by(order).limit(n - len(rows)))).scalars()
             )

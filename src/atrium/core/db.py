@@ -34,7 +34,10 @@ def create_engine(settings: Settings) -> AsyncEngine:
     ``BEGIN IMMEDIATE`` transactions so that concurrent writers queue on the lock instead
     of failing with "database is locked" when a read transaction upgrades to a write.
     PostgreSQL: a bounded pool with pre-ping, so the service recovers by itself after a
-    database restart.
+    database restart, and ``max_parallel_workers_per_gather`` set per connection from
+    ``database.parallel_workers_per_gather`` (0 by default: the admin list's pages measured
+    two to three times slower at 1M users when PostgreSQL started parallel workers for them;
+    docs/benchmarks.md).
     """
     url = settings.database_url
     if is_sqlite(url):
@@ -42,6 +45,10 @@ def create_engine(settings: Settings) -> AsyncEngine:
         engine = create_async_engine(url, echo=settings.database.echo)
         _configure_sqlite(engine)
         return engine
+    server_settings = {}
+    if settings.database.parallel_workers_per_gather >= 0:
+        workers = str(settings.database.parallel_workers_per_gather)
+        server_settings["max_parallel_workers_per_gather"] = workers
     return create_async_engine(
         url,
         echo=settings.database.echo,
@@ -50,7 +57,10 @@ def create_engine(settings: Settings) -> AsyncEngine:
         pool_timeout=settings.database.pool_timeout_seconds,
         pool_recycle=settings.database.pool_recycle_seconds,
         pool_pre_ping=True,
-        connect_args={"timeout": settings.database.connect_timeout_seconds},
+        connect_args={
+            "timeout": settings.database.connect_timeout_seconds,
+            "server_settings": server_settings,
+        },
     )
 
 

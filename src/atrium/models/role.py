@@ -53,14 +53,27 @@ class RoleParent(Base):
 class UserRole(Base):
     """A role held by a user. ``granted_by`` is kept as a plain id: the granter may be gone.
 
-    ``user_created_at`` copies the account's (immutable) ``created_at`` so that "the
-    holders of a role, newest first" walks one index, ``(role_id, user_created_at,
-    user_id)``, at any number of holders (the admin list's role filter).
+    ``user_created_at``, ``user_email_normalized`` and ``user_last_login_at`` copy the
+    account's sort keys so that "the holders of a role in <key> order" walks one index,
+    ``(role_id, <key>, user_id)``, at any number of holders (the admin list's role filter
+    with each of its sorts). ``created_at`` never changes; the other two are kept equal to
+    the account's by a database trigger on ``user_account`` (migration 0005), so every
+    UPDATE of an email or a last login, from any code path, updates the copies in the same
+    statement.
     """
 
     __tablename__ = "user_role"
     __table_args__ = (
         Index("ix_user_role_role_id_user_created_at", "role_id", "user_created_at", "user_id"),
+        Index(
+            "ix_user_role_role_id_user_email_normalized",
+            "role_id",
+            "user_email_normalized",
+            "user_id",
+        ),
+        Index(
+            "ix_user_role_role_id_user_last_login_at", "role_id", "user_last_login_at", "user_id"
+        ),
     )
 
     user_id: Mapped[uuid.UUID] = mapped_column(
@@ -72,3 +85,5 @@ class UserRole(Base):
     granted_at: Mapped[datetime]
     granted_by: Mapped[uuid.UUID | None]
     user_created_at: Mapped[datetime]
+    user_email_normalized: Mapped[str] = mapped_column(String(320))
+    user_last_login_at: Mapped[datetime | None]

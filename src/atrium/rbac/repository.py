@@ -119,7 +119,7 @@ class RoleRepository:
     ) -> set[uuid.UUID]:
         """Give ``role_id`` to each of ``user_ids`` that lacks it; the ids that gained it.
         (Two statements: the ids already holding it, then one INSERT … SELECT that copies
-        each account's ``created_at``.)"""
+        each account's sort keys: ``created_at``, ``email_normalized``, ``last_login_at``.)"""
         if not user_ids:
             return set()
         held = set(
@@ -139,10 +139,21 @@ class RoleRepository:
                 bindparam("granted_at", now, type_=UserRole.granted_at.type),
                 bindparam("granted_by", granted_by, type_=UserRole.granted_by.type),
                 User.created_at,
+                User.email_normalized,
+                User.last_login_at,
             ).where(User.id.in_(new))
             await self.db.execute(
                 insert(UserRole).from_select(
-                    ["user_id", "role_id", "granted_at", "granted_by", "user_created_at"], rows
+                    [
+                        "user_id",
+                        "role_id",
+                        "granted_at",
+                        "granted_by",
+                        "user_created_at",
+                        "user_email_normalized",
+                        "user_last_login_at",
+                    ],
+                    rows,
                 )
             )
         return set(new)
