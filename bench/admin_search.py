@@ -44,23 +44,26 @@ READING = """### Reading the numbers
 
 - Every query stays flat with depth: page 201 (after 10,000 rows) costs what page 1 costs,
   because the cursor is a keyset position, not an OFFSET.
-- **Miss: a role filter combined with `sort=email` or `sort=last_login_at`** (p95 120–240 ms
-  for a role held by 0.5 % of accounts). With `sort=created_at` (the default, either
-  direction) the role's holders come in order from `user_role (role_id, user_created_at,
-  user_id)` (about 6 ms whatever the role's size); for the other sort keys PostgreSQL has
-  to choose between walking the sort index and probing `user_role` for each account
-  (≈ 17,000 probes to fill a page for a 0.5 % role) and fetching every holder then sorting
-  (a materialised holder list measured 114 ms). Both are fine for very rare and very
-  common roles, neither for mid-sized ones. Fixing it would mean copying the mutable sort
-  keys (email, last login) into `user_role` on every login and email change; not done.
-- The first 1M run of this benchmark (before `user_role.user_created_at` and the partial
-  index for soft-deleted accounts existed) measured `role=moderator` at p50 172 ms /
-  p95 228 ms and `status=deleted` at p95 48 ms; those two indexes are why the rows above
-  are fast.
+- **A role filter with any sort** reads the role's holders in order from one of
+  `user_role`'s `(role_id, <sort key>, user_id)` indexes, then fetches only the page's
+  accounts: a role of 0.05 %, 0.5 % or 100 % of accounts costs about the same. The sort keys
+  are copied into each grant: `created_at` never changes, and `email_normalized` and
+  `last_login_at` are kept equal to the account's by a trigger on `user_account`
+  (migration 0005). Before that copy, `role=moderator & sort=email` measured p95 119 ms on
+  an idle machine (PostgreSQL had to either probe `user_role` for ~17,000 accounts walking
+  the email index, or fetch all 5,000 holders and sort them).
+- Atrium's connections run with `max_parallel_workers_per_gather = 0`
+  (`ATRIUM_DATABASE__PARALLEL_WORKERS_PER_GATHER`). With PostgreSQL's default (2),
+  `role=user & status=suspended & sort=-last_login_at` measured p95 35 ms and
+  `role=moderator & q=lovelace & sort=email` 42–47 ms, because the planner started workers
+  for them; without, 13.6 ms and 22 ms for the same queries in `EXPLAIN ANALYZE`.
+- The slowest rows combine a filter that the chosen index cannot apply with a sort or role
+  index (`role=user & status=suspended`, `role=moderator & q=lovelace`): PostgreSQL walks
+  the index and checks each account until the page is full, a few thousand probes.
 - A search term of one or two characters cannot use the trigram indexes: it is fast when
   it is common (the sort index fills a page quickly) and scans when it is rare.
-- Seeding now ends with `VACUUM (ANALYZE)` (so index-only probes of `user_role` need no heap
-  fetches); it did not change the role + email miss, which is probe count, not heap I/O.
+- Seeding ends with `VACUUM (ANALYZE)`, so index-only scans of `user_role` need no heap
+  fetches right after a bulk load.
 """
 ADMIN_PASSWORD = "bench admin passphrase 1"
 
