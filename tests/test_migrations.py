@@ -190,6 +190,16 @@ def test_role_holder_sort_keys_are_backfilled_then_kept_by_the_trigger(
         copies,
     ) == [("b@x.io", True)]
 
+    if is_pg:
+        # A grant inserted without the copies (the previous release, mid-rollout) gets them.
+        moderator = as_id(uuid.UUID("00000000-0000-4000-8000-000000000002"))
+        assert _execute(
+            empty_database,
+            "INSERT INTO user_role (user_id, role_id, granted_at, user_created_at) VALUES "
+            f"({as_id(uid)}, {moderator}, {now}, {now})",
+            f"{copies} AND ur.role_id = {moderator}",
+        ) == [("b@x.io", True)]
+
     migrate.downgrade(empty_database, "0004")
 
     # Without the trigger (and its columns) an account update still works.

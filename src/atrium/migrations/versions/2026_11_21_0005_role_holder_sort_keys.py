@@ -7,6 +7,9 @@ copies equal to the account's values on every UPDATE, whatever code path makes i
 admin user list with a role filter then reads one page of holders, in any sort order,
 from one index (as ``user_created_at`` already allowed for the creation order).
 
+On PostgreSQL a second trigger fills the copies of a grant inserted without them, so the
+previous release keeps granting roles during a rolling upgrade.
+
 Revision ID: 0005
 Revises: 0004
 Create Date: 2026-11-21 11:30:00
@@ -40,6 +43,29 @@ FOR EACH ROW
 WHEN (OLD.email_normalized IS DISTINCT FROM NEW.email_normalized
       OR OLD.last_login_at IS DISTINCT FROM NEW.last_login_at)
 EXECUTE FUNCTION user_role_copy_sort_keys()
+"""
+# A grant inserted without the copies (by the previous release during a rolling upgrade,
+# whose INSERT does not know these columns) takes them from the account. SQLite cannot
+# assign NEW in a trigger; the embedded default is one process, upgraded in place.
+POSTGRESQL_INSERT_FUNCTION = """
+CREATE FUNCTION user_role_fill_sort_keys() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.user_email_normalized IS NULL THEN
+        SELECT u.email_normalized, u.last_login_at
+          INTO NEW.user_email_normalized, NEW.user_last_login_at
+          FROM user_account u
+         WHERE u.id = NEW.user_id;
+    END IF;
+    RETURN NEW;
+END
+$$
+"""
+POSTGRESQL_INSERT_TRIGGER = """
+CREATE TRIGGER trg_user_role_fill_sort_keys
+BEFORE INSERT ON user_role
+FOR EACH ROW
+WHEN (NEW.user_email_normalized IS NULL)
+EXECUTE FUNCTION user_role_fill_sort_keys()
 """
 SQLITE_TRIGGER = """
 CREATE TRIGGER trg_user_account_role_sort_keys
@@ -86,6 +112,8 @@ def upgrade() -> None:
     if op.get_context().dialect.name == "postgresql":
         op.execute(POSTGRESQL_FUNCTION)
         op.execute(POSTGRESQL_TRIGGER)
+        op.execute(POSTGRESQL_INSERT_FUNCTION)
+        op.execute(POSTGRESQL_INSERT_TRIGGER)
     else:
         op.execute(SQLITE_TRIGGER)
 
@@ -117,6 +145,8 @@ def _user_role_before_not_null() -> sa.Table:
 
 def downgrade() -> None:
     if op.get_context().dialect.name == "postgresql":
+        op.execute("DROP TRIGGER IF EXISTS trg_user_role_fill_sort_keys ON user_role")
+        op.execute("DROP FUNCTION IF EXISTS user_role_fill_sort_keys()")
         op.execute("DROP TRIGGER IF EXISTS trg_user_account_role_sort_keys ON user_account")
         op.execute("DROP FUNCTION IF EXISTS user_role_copy_sort_keys()")
     else:
