@@ -122,6 +122,9 @@ def settings(database: Database, tmp_path: Path) -> Settings:
         ),
         # Tests drive the delivery worker themselves (tests/mail/).
         mail=MailSettings(worker_in_api=False, from_address="Atrium <no-reply@atrium.test>"),
+        # Thousands of apps start in one test process: freezing would keep each one's
+        # objects for good (tests/test_main.py checks the default).
+        gc_freeze=False,
     )
 
 

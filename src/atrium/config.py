@@ -290,6 +290,9 @@ class Settings(BaseSettings):
     sentry_dsn: SecretStr | None = None
     sentry_sample_rate: float = Field(default=1.0, ge=0, le=1)
     sentry_traces_sample_rate: float = Field(default=0.0, ge=0, le=1)
+    # Move every object alive after start-up into the collector's permanent generation
+    # (gc.freeze): full collections then scan only what requests create.
+    gc_freeze: bool = True
 
     database: DatabaseSettings = DatabaseSettings()
     redis: RedisSettings = RedisSettings()

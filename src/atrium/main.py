@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -88,6 +89,21 @@ def upload_limits(settings: Settings) -> dict[tuple[str, str], int]:
     }
 
 
+def freeze_startup_objects() -> None:
+    """Collect once, then move every surviving object (modules, routes, models, the
+    context) into the collector's permanent generation (``gc.freeze``, Python 3.7+).
+
+    Without it each full (generation 2) collection traverses the ~190,000 objects of the
+    loaded application: measured at about 100 ms each, three times a second under 32
+    concurrent ``GET /users/me`` with the Redis cache (requests awaiting Redis survive the
+    young collections and keep triggering full ones), which set p90 at ~70 ms and p99 at
+    ~115 ms. Frozen, a full collection sees only what requests create (about 4,000 objects,
+    1 ms). See docs/benchmarks.md.
+    """
+    gc.collect()
+    gc.freeze()
+
+
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
     """The Atrium ASGI application. ``clock`` is injectable for tests."""
     settings = settings or get_settings()
@@ -106,6 +122,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         if settings.mail.worker_in_api:
             worker = MailWorker(ctx.sessionmaker, settings, clock, create_transport(settings))
             mail_task = asyncio.create_task(worker.run(), name="atrium-mail-worker")
+        if settings.gc_freeze:
+            freeze_startup_objects()
         try:
             yield
         finally:
