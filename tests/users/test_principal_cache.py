@@ -21,10 +21,12 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import atrium.core.cache as cache_module
+from atrium.auth.repository import SessionRepository
 from atrium.config import Settings
 from atrium.context import AppContext
 from atrium.core.cache import Cache, CacheError, MemoryCache, RedisCache
 from atrium.core.clock import FrozenClock
+from atrium.core.db import unit_of_work
 from atrium.main import create_app
 from tests.conftest import Database, QueryCounter, reset_database
 from tests.factories import login, register
@@ -208,6 +210,31 @@ async def test_revoked_session_is_refused_even_when_its_principal_was_cached(
 
     assert response.status_code == 401
     assert response.json()["code"] == "invalid_token"
+
+
+async def test_a_revocation_rolled_back_leaves_the_session_working(
+    client: httpx.AsyncClient, ctx: AppContext
+) -> None:
+    """Tombstones are written after the commit: a transaction that revokes and then fails
+    must not leave a live session refused for an access token's lifetime."""
+    await register(client, EMAIL)
+    tokens = await login(client, EMAIL)
+    assert (await client.get(ME, headers=bearer(tokens))).status_code == 200  # cached
+    sid = uuid.UUID(session_id(ctx, tokens))
+
+    async def revoke(fail: bool) -> None:
+        async with unit_of_work(ctx.sessionmaker) as db:
+            assert await SessionRepository(db).revoke_session(sid, ctx.clock.now(), "test")
+            ctx.principals.revoke_on_commit(db, [sid])
+            if fail:
+                raise RuntimeError("after the revocation, before the commit")
+
+    with pytest.raises(RuntimeError):
+        await revoke(fail=True)
+    assert (await client.get(ME, headers=bearer(tokens))).status_code == 200
+
+    await revoke(fail=False)
+    assert (await client.get(ME, headers=bearer(tokens))).status_code == 401
 
 
 async def test_logged_out_session_is_refused_even_when_its_principal_was_cached(

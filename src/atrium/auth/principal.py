@@ -27,6 +27,7 @@ from atrium.auth.repository import SessionRepository
 from atrium.config import Settings
 from atrium.core import metrics
 from atrium.core.cache import Cache, CacheError
+from atrium.core.db import after_commit
 from atrium.core.tokens import CLOCK_SKEW_SECONDS, AccessTokenClaims
 from atrium.errors import InvalidToken
 from atrium.models import AuthSession, User, UserStatus
@@ -177,6 +178,23 @@ class PrincipalStore:
             except CacheError as exc:
                 log.warning("principal_cache_unavailable", error=str(exc))
         return principal
+
+    def revoke_on_commit(self, db: AsyncSession, session_ids: Iterable[uuid.UUID]) -> None:
+        """Write the tombstones of ``session_ids`` once ``db``'s transaction commits.
+
+        After the commit, not before: a transaction that fails after revoking (a database
+        error at commit) must not leave live sessions refused for an access token's
+        lifetime. A concurrent request that loaded the session before the commit cannot
+        undo the tombstone: it caches with ``SET NX``, the tombstone is a plain ``SET``.
+        """
+        ids = list(dict.fromkeys(session_ids))
+        if ids:
+            after_commit(db, functools.partial(self.revoke, ids))
+
+    def forget_user_on_commit(self, db: AsyncSession, user_id: uuid.UUID) -> None:
+        """Drop the cached snapshot of ``user_id`` once ``db``'s transaction commits (a
+        reader between the drop and the commit would cache the old row again)."""
+        after_commit(db, functools.partial(self.forget_user, user_id))
 
     async def revoke(self, session_ids: Iterable[uuid.UUID]) -> None:
         """Write tombstones so that access tokens of ``session_ids`` stop working at once."""

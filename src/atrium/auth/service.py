@@ -314,4 +314,4 @@ class AuthService:
     async def _revoke(self, session_ids: list[uuid.UUID], now: datetime, reason: str) -> None:
         for sid in dict.fromkeys(session_ids):
             await self.sessions.revoke_session(sid, now, reason)
-        await self.ctx.principals.revoke(session_ids)
+        self.ctx.principals.revoke_on_commit(self.db, session_ids)

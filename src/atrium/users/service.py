@@ -50,7 +50,7 @@ class UserService:
             setattr(user, field, value)
         user.updated_at = self.ctx.clock.now()
         await self.db.flush()
-        await self.ctx.principals.forget_user(user.id)
+        self.ctx.principals.forget_user_on_commit(self.db, user.id)
         if before != changes:
             await record(
                 self.db,
@@ -80,11 +80,11 @@ class UserService:
         user.password_hash = await self.ctx.hasher.hash(new_password)
         user.updated_at = now
         await self.db.flush()
-        await self.ctx.principals.forget_user(user.id)
+        self.ctx.principals.forget_user_on_commit(self.db, user.id)
         revoked = await self.sessions.revoke_user_sessions(
             user.id, now, "password_changed", except_session=principal.session_id
         )
-        await self.ctx.principals.revoke(revoked)
+        self.ctx.principals.revoke_on_commit(self.db, revoked)
         await AccountEmailService(self.db, self.ctx).notify_password_changed(user)
         log.info("password_changed", user_id=str(user.id), sessions_revoked=len(revoked))
         await record(
@@ -110,7 +110,7 @@ class UserService:
         if SUPERADMIN in principal.user.roles:
             await protect_last_superadmin(self.db, [user.id])
         session_ids = await self.sessions.session_ids_of_user(user.id)
-        await self.ctx.principals.revoke(session_ids)
+        self.ctx.principals.revoke_on_commit(self.db, session_ids)
         # Avatar and file objects go once the deletion has committed (never before).
         await delete_user_objects(
             self.db, self.ctx.storage, self.ctx.settings.avatars.sizes, [user.id]
@@ -118,7 +118,7 @@ class UserService:
         await forget_profiles(self.db, self.ctx, user.username)
         await self.db.delete(user)
         await self.db.flush()
-        await self.ctx.principals.forget_user(user.id)
+        self.ctx.principals.forget_user_on_commit(self.db, user.id)
         log.info("account_deleted", user_id=str(user.id))
         await record(
             self.db,
@@ -155,7 +155,7 @@ class UserService:
             raise SessionNotFound("No such session.")
         now = self.ctx.clock.now()
         await self.sessions.revoke_session(session_id, now, "revoked_by_user")
-        await self.ctx.principals.revoke([session_id])
+        self.ctx.principals.revoke_on_commit(self.db, [session_id])
         await record(
             self.db,
             "session.revoked",
