@@ -58,6 +58,10 @@ class AuthSettings(BaseModel):
     refresh_token_absolute_ttl_seconds: int = Field(default=30 * 86_400, ge=60)
     signing_key: SecretStr | None = None
     signing_key_file: Path | None = None
+    # Further Ed25519 keys (PEM, public or private) whose tokens are accepted and which
+    # JWKS publishes: the previous key after a rotation, or the next one before it.
+    verification_keys: list[SecretStr] = []
+    verification_key_files: list[Path] = []
     # OWASP Password Storage Cheat Sheet, argon2id: m=19 MiB, t=2, p=1.
     argon2_memory_cost_kib: int = Field(default=19_456, ge=1024)
     argon2_time_cost: int = Field(default=2, ge=1)

@@ -34,7 +34,11 @@ from atrium.core.passwords import PasswordHasher
 from atrium.core.ratelimit import RateLimiter
 from atrium.core.sentry import init_sentry
 from atrium.core.storage import create_storage
-from atrium.core.tokens import TokenService, load_or_create_signing_key
+from atrium.core.tokens import (
+    TokenService,
+    load_or_create_signing_key,
+    load_verification_keys,
+)
 from atrium.docs_ui.router import install_docs
 from atrium.errors import install_error_handlers
 from atrium.health.router import metrics_router
@@ -59,6 +63,7 @@ async def build_context(settings: Settings, clock: Clock) -> AppContext:
     cache = create_cache(settings)
     hasher = await anyio.to_thread.run_sync(PasswordHasher, settings.auth)
     signing_key = await anyio.to_thread.run_sync(load_or_create_signing_key, settings)
+    verification_keys = await anyio.to_thread.run_sync(load_verification_keys, settings)
     return AppContext(
         settings=settings,
         clock=clock,
@@ -66,7 +71,7 @@ async def build_context(settings: Settings, clock: Clock) -> AppContext:
         sessionmaker=sessionmaker,
         cache=cache,
         hasher=hasher,
-        tokens=TokenService(settings, signing_key),
+        tokens=TokenService(settings, signing_key, verification_keys),
         principals=PrincipalStore(cache, sessionmaker, settings),
         ratelimiter=RateLimiter(settings),
         rbac=PermissionResolver(cache, sessionmaker, settings),

@@ -51,17 +51,15 @@ def _b64url(data: bytes) -> str:
 
 
 @dataclass(frozen=True)
-class SigningKey:
-    """An Ed25519 key pair with its ``kid`` and public JWK."""
+class VerificationKey:
+    """An Ed25519 public key with its ``kid`` (RFC 7638 thumbprint) and public JWK."""
 
     kid: str
-    private_key: Ed25519PrivateKey
     public_key: Ed25519PublicKey
     public_jwk: dict[str, str]
 
-    @classmethod
-    def from_private_key(cls, private_key: Ed25519PrivateKey) -> SigningKey:
-        public_key = private_key.public_key()
+    @staticmethod
+    def _identify(public_key: Ed25519PublicKey) -> tuple[str, dict[str, str]]:
         raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
         x = _b64url(raw)
         # RFC 7638 §3.2: members in lexicographic order, no white space.
@@ -70,7 +68,41 @@ class SigningKey:
         )
         kid = _b64url(hashlib.sha256(thumbprint_input.encode()).digest())
         jwk = {"kty": "OKP", "crv": "Ed25519", "x": x, "kid": kid, "alg": ALGORITHM, "use": "sig"}
-        return cls(kid=kid, private_key=private_key, public_key=public_key, public_jwk=jwk)
+        return kid, jwk
+
+    @classmethod
+    def from_pem(cls, pem: bytes) -> VerificationKey:
+        """A key from an Ed25519 PEM: a public key (SubjectPublicKeyInfo) or a private key
+        (PKCS#8), of which only the public half is kept.
+
+        Raises:
+            ValueError: the PEM is not an Ed25519 public or private key.
+        """
+        key: object
+        try:
+            key = serialization.load_pem_public_key(pem)
+        except ValueError:
+            try:
+                key = serialization.load_pem_private_key(pem, password=None).public_key()
+            except (ValueError, TypeError) as exc:
+                raise ValueError("not an Ed25519 PEM public or private key") from exc
+        if not isinstance(key, Ed25519PublicKey):
+            raise ValueError("not an Ed25519 PEM public or private key")
+        kid, jwk = cls._identify(key)
+        return cls(kid=kid, public_key=key, public_jwk=jwk)
+
+
+@dataclass(frozen=True)
+class SigningKey(VerificationKey):
+    """An Ed25519 key pair with its ``kid`` and public JWK."""
+
+    private_key: Ed25519PrivateKey
+
+    @classmethod
+    def from_private_key(cls, private_key: Ed25519PrivateKey) -> SigningKey:
+        public_key = private_key.public_key()
+        kid, jwk = cls._identify(public_key)
+        return cls(kid=kid, public_key=public_key, public_jwk=jwk, private_key=private_key)
 
     @classmethod
     def from_pem(cls, pem: bytes) -> SigningKey:
@@ -108,6 +140,31 @@ def load_or_create_signing_key(settings: Settings) -> SigningKey:
     return SigningKey.from_pem(path.read_bytes())
 
 
+def load_verification_keys(settings: Settings) -> list[VerificationKey]:
+    """The extra keys that access tokens may be signed with, besides the signing key:
+    ``auth.verification_keys`` (PEM text) then ``auth.verification_key_files``.
+
+    They let a key rotation overlap (docs/operations.md): publish the next key before any
+    node signs with it, and keep the previous one until its last token has expired.
+
+    Raises:
+        ValueError: a key is not an Ed25519 PEM public or private key (the message names
+            the file or the position), or a file cannot be read.
+    """
+    keys: list[VerificationKey] = []
+    for i, pem in enumerate(settings.auth.verification_keys):
+        try:
+            keys.append(VerificationKey.from_pem(pem.get_secret_value().encode()))
+        except ValueError as exc:
+            raise ValueError(f"auth.verification_keys[{i}]: {exc}") from exc
+    for path in settings.auth.verification_key_files:
+        try:
+            keys.append(VerificationKey.from_pem(path.read_bytes()))
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"auth.verification_key_files: {path}: {exc}") from exc
+    return keys
+
+
 def _create_key_file(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
@@ -140,7 +197,7 @@ class TokenService:
         self,
         settings: Settings,
         signing_key: SigningKey,
-        verification_keys: list[SigningKey] | None = None,
+        verification_keys: list[VerificationKey] | None = None,
         *,
         verified_cache_size: int = 10_000,
     ) -> None:
@@ -148,14 +205,18 @@ class TokenService:
         self._audience = settings.auth.audience
         self.ttl_seconds = settings.auth.access_token_ttl_seconds
         self._signing_key = signing_key
-        self._keys = {k.kid: k for k in [signing_key, *(verification_keys or [])]}
+        # The signing key first; a verification key equal to it is the same kid, kept once.
+        self._keys: dict[str, VerificationKey] = {signing_key.kid: signing_key}
+        for extra in verification_keys or []:
+            self._keys.setdefault(extra.kid, extra)
         # Verified tokens by their exact text: a client sends the same token on every call
         # until it expires, and the signature of a given byte string cannot change. Time is
         # still checked on every call; revocation is checked by the caller.
         self._verified: LRUCache[str, AccessTokenClaims] = LRUCache(maxsize=verified_cache_size)
 
     def jwks(self) -> dict[str, list[dict[str, str]]]:
-        """The public keys as a JWK Set (RFC 7517 §5)."""
+        """The public keys as a JWK Set (RFC 7517 §5): the signing key first, then the
+        verification keys."""
         return {"keys": [k.public_jwk for k in self._keys.values()]}
 
     def issue(self, *, user_id: uuid.UUID, session_id: uuid.UUID, now: datetime) -> str:
