@@ -252,10 +252,13 @@ async def test_a_bad_cursor_or_one_for_another_sort_is_422(
         ("-created_at", None),
         ("email", None),
         ("-last_login_at", None),
-        # With a role, created_at order comes from user_role's own index.
+        # With a role, every order comes from one of user_role's sort-key indexes.
         ("created_at", "user"),
         ("-created_at", "user"),
         ("email", "user"),
+        ("-email", "user"),
+        ("last_login_at", "user"),
+        ("-last_login_at", "user"),
     ],
 )
 async def test_cursor_pagination_neither_repeats_nor_skips_while_rows_are_inserted(
@@ -327,6 +330,21 @@ async def test_user_list_query_count_does_not_grow_with_the_page(
     # The page and the roles of its accounts; authorisation comes from the caches.
     assert small == 2
     assert large == 2
+
+
+@pytest.mark.parametrize("sort", ["email", "-email", "-last_login_at"])
+async def test_role_filtered_list_query_count_with_each_sort(
+    client: httpx.AsyncClient,
+    ctx: AppContext,
+    admin: dict[str, str],
+    queries: QueryCounter,
+    sort: str,
+) -> None:
+    for i in range(30):
+        uid = await insert_user(ctx, last_login_at=T0 + timedelta(hours=i))
+        await grant_role(ctx, uid, "moderator")
+    count = await _count_list_queries(client, admin, queries, role="moderator", sort=sort, limit=25)
+    assert count == 2  # the page (one query on the role's sort-key index) and its roles
 
 
 async def test_last_login_sort_query_count_when_crossing_to_never_logged_in(

@@ -35,6 +35,7 @@ def _public_pem(key: SigningKey) -> str:
 @pytest.fixture
 def node(settings: Settings, app_ctx: object) -> Node:
     """Start a node; ``app_ctx`` is requested for its clean-up of the shared database."""
+
     @asynccontextmanager
     async def start(
         signing: SigningKey, *verifying: str, files: list[Path] | None = None
