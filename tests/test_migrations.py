@@ -184,20 +184,17 @@ def test_role_holder_sort_keys_are_backfilled_then_kept_by_the_trigger(
         f"WHERE id = {as_id(uid)}",
         copies,
     ) == [("b@x.io", True)]
-    assert _execute(
-        empty_database,
-        f"UPDATE user_account SET full_name = 'B' WHERE id = {as_id(uid)}",
-        copies,
-    ) == [("b@x.io", True)]
 
     if is_pg:
         # A grant inserted without the copies (the previous release, mid-rollout) gets them.
         moderator = as_id(uuid.UUID("00000000-0000-4000-8000-000000000002"))
         assert _execute(
             empty_database,
+            f"UPDATE user_account SET last_login_at = {now} WHERE id = {as_id(uid)}",
             "INSERT INTO user_role (user_id, role_id, granted_at, user_created_at) VALUES "
             f"({as_id(uid)}, {moderator}, {now}, {now})",
-            f"{copies} AND ur.role_id = {moderator}",
+            "SELECT user_email_normalized, user_last_login_at = timestamptz "
+            f"{now} FROM user_role WHERE role_id = {moderator}",
         ) == [("b@x.io", True)]
 
     migrate.downgrade(empty_database, "0004")

@@ -192,8 +192,12 @@ class PrincipalStore:
             after_commit(db, functools.partial(self.revoke, ids))
 
     def forget_user_on_commit(self, db: AsyncSession, user_id: uuid.UUID) -> None:
-        """Drop the cached snapshot of ``user_id`` once ``db``'s transaction commits (a
-        reader between the drop and the commit would cache the old row again)."""
+        """Drop the cached snapshot of ``user_id`` once ``db``'s transaction commits.
+
+        Dropped before the commit, any request in between would cache the old row again.
+        After it, only a load that read the row before the commit and writes the cache after
+        it can do so; that snapshot lapses within ``principal_cache_ttl_seconds``.
+        """
         after_commit(db, functools.partial(self.forget_user, user_id))
 
     async def revoke(self, session_ids: Iterable[uuid.UUID]) -> None:

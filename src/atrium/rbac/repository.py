@@ -141,7 +141,13 @@ class RoleRepository:
                 User.created_at,
                 User.email_normalized,
                 User.last_login_at,
-            ).where(User.id.in_(new))
+            )
+            # FOR SHARE (PostgreSQL; SQLite serialises writers anyway): a login or email
+            # change of these accounts waits for this grant, so the trigger that then
+            # updates the grants' copies sees this row; one already under way finished
+            # first, and its values are the ones read here. Without it, READ COMMITTED
+            # lets both commit and the copy keeps the old value.
+            rows = rows.where(User.id.in_(new)).with_for_update(read=True)
             await self.db.execute(
                 insert(UserRole).from_select(
                     [

@@ -45,8 +45,10 @@ WHEN (OLD.email_normalized IS DISTINCT FROM NEW.email_normalized
 EXECUTE FUNCTION user_role_copy_sort_keys()
 """
 # A grant inserted without the copies (by the previous release during a rolling upgrade,
-# whose INSERT does not know these columns) takes them from the account. SQLite cannot
-# assign NEW in a trigger; the embedded default is one process, upgraded in place.
+# whose INSERT does not know these columns) takes them from the account, locked FOR SHARE
+# so that a concurrent login or email change waits for the grant and then updates it.
+# SQLite cannot assign NEW in a trigger; the embedded default is one process, upgraded in
+# place.
 POSTGRESQL_INSERT_FUNCTION = """
 CREATE FUNCTION user_role_fill_sort_keys() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -54,7 +56,8 @@ BEGIN
         SELECT u.email_normalized, u.last_login_at
           INTO NEW.user_email_normalized, NEW.user_last_login_at
           FROM user_account u
-         WHERE u.id = NEW.user_id;
+         WHERE u.id = NEW.user_id
+           FOR SHARE;
     END IF;
     RETURN NEW;
 END
@@ -83,6 +86,13 @@ END
 
 
 def upgrade() -> None:
+    if op.get_context().dialect.name == "postgresql":
+        # Accounts first, in the order the application takes them (an account, then its
+        # grants), so no transaction of the running release can deadlock with this one;
+        # and no login or email change can land between the backfill below and the
+        # trigger that keeps the copies current. Reads go on; account writes wait until
+        # this revision commits.
+        op.execute("LOCK TABLE user_account IN SHARE ROW EXCLUSIVE MODE")
     op.add_column("user_role", sa.Column("user_email_normalized", sa.String(320), nullable=True))
     op.add_column(
         "user_role", sa.Column("user_last_login_at", sa.DateTime(timezone=True), nullable=True)
