@@ -63,7 +63,7 @@ async def grant_role(ctx: AppContext, user_id: str | uuid.UUID, role: str) -> No
         await RoleRepository(db).grant([uuid.UUID(str(user_id))], found.id, ctx.clock.now(), None)
         await db.commit()
     await ctx.rbac.publish_change()
-    await ctx.principals.forget_user(uuid.UUID(str(user_id)))
+    await ctx.principals.forget_users([uuid.UUID(str(user_id))])
 
 
 async def signed_in_as(

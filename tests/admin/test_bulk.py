@@ -179,3 +179,42 @@ async def test_bulk_of_1000_ids_uses_a_bounded_number_of_queries(
     response = await client.post(BULK, headers=admin, json={"ids": ids, "action": "suspend"})
     assert response.status_code == 200
     assert queries.count - before < 20
+
+
+async def test_bulk_suspend_writes_the_cache_in_one_call_for_sessions_and_one_for_accounts(
+    client: httpx.AsyncClient,
+    ctx: AppContext,
+    admin: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Tombstones for every revoked session and the dropped snapshots of every account go
+    to the cache in one call each, not one per session or account."""
+    ids = []
+    for i in range(5):
+        user = await register(client, f"u{i}@example.com")
+        await login(client, f"u{i}@example.com")
+        await login(client, f"u{i}@example.com")
+        ids.append(user["id"])
+    calls: list[tuple[str, list[str]]] = []
+    for name in ("set", "set_many", "delete"):
+        original = getattr(ctx.cache, name)
+
+        def spy(*args: object, _name: str = name, _original: object = original) -> object:
+            if _name == "set_many":
+                keys = list(args[0])  # type: ignore[call-overload]
+            elif _name == "set":
+                keys = [str(args[0])]
+            else:
+                keys = [str(k) for k in args]
+            calls.append((_name, keys))
+            return _original(*args)  # type: ignore[operator]
+
+        monkeypatch.setattr(ctx.cache, name, spy)
+
+    response = await client.post(BULK, headers=admin, json={"ids": ids, "action": "suspend"})
+
+    assert response.status_code == 200, response.text
+    tombstones = [(n, k) for n, k in calls if any(key.startswith("sess:") for key in k)]
+    dropped = [(n, k) for n, k in calls if any(key.startswith("user:") for key in k)]
+    assert [(n, len(k)) for n, k in tombstones] == [("set_many", 10)]  # two sessions each
+    assert [(n, len(k)) for n, k in dropped if n == "delete"] == [("delete", 5)]

@@ -318,7 +318,7 @@ async def test_get_me_works_when_every_cache_operation_fails(
 ) -> None:
     created = await register(client, EMAIL)
     auth = bearer(await login(client, EMAIL))
-    for name in ("get_many", "set", "add", "delete"):
+    for name in ("get_many", "set", "set_many", "add", "delete"):
         monkeypatch.setattr(ctx.cache, name, _raise_cache_error)
 
     response = await client.get(ME, headers=auth)
@@ -332,7 +332,7 @@ async def test_logged_out_session_is_refused_while_the_cache_is_down(
 ) -> None:
     await register(client, EMAIL)
     auth = bearer(await login(client, EMAIL))
-    for name in ("get_many", "set", "add", "delete"):
+    for name in ("get_many", "set", "set_many", "add", "delete"):
         monkeypatch.setattr(ctx.cache, name, _raise_cache_error)
 
     assert (await client.post("/api/v1/auth/logout", headers=auth)).status_code == 204
@@ -388,6 +388,15 @@ async def test_set_overwrites_a_present_value(cache: Cache) -> None:
     await cache.set("a", b"new", 60)
 
     assert await cache.get_many(["a"]) == [b"new"]
+
+
+async def test_set_many_sets_every_key_and_overwrites_present_ones(cache: Cache) -> None:
+    await cache.set("a", b"old", 60)
+
+    await cache.set_many({"a": b"1", "b": b"2"}, 60)
+    await cache.set_many({}, 60)  # nothing to do
+
+    assert await cache.get_many(KEYS) == [b"1", b"2", None]
 
 
 async def test_add_sets_an_absent_key_and_returns_true(cache: Cache) -> None:
@@ -456,6 +465,18 @@ async def test_memory_cache_entry_expires_after_its_lifetime(
     fake_monotonic.advance(10.1)
 
     assert await cache.get_many(["a"]) == [None]
+
+
+async def test_memory_cache_entries_of_set_many_expire_after_their_lifetime(
+    fake_monotonic: FakeMonotonic,
+) -> None:
+    cache = MemoryCache()
+    await cache.set_many({"a": b"1", "b": b"2"}, 10)
+
+    fake_monotonic.advance(9.9)
+    assert await cache.get_many(["a", "b"]) == [b"1", b"2"]
+    fake_monotonic.advance(0.2)
+    assert await cache.get_many(["a", "b"]) == [None, None]
 
 
 async def test_memory_cache_add_succeeds_once_the_present_entry_expired(

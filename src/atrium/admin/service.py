@@ -205,8 +205,7 @@ class AdminService:
     async def _end_sessions(self, user_ids: list[uuid.UUID], now: datetime, reason: str) -> int:
         revoked = await self.users.revoke_sessions_of(user_ids, now, reason)
         self.ctx.principals.revoke_on_commit(self.db, revoked)
-        for uid in user_ids:
-            self.ctx.principals.forget_user_on_commit(self.db, uid)
+        self.ctx.principals.forget_users_on_commit(self.db, user_ids)
         return len(revoked)
 
     async def update_user(
@@ -249,7 +248,7 @@ class AdminService:
         if suspending:
             details = {"sessions_revoked": await self._end_sessions([user.id], now, "suspended")}
         else:
-            self.ctx.principals.forget_user_on_commit(self.db, user.id)
+            self.ctx.principals.forget_users_on_commit(self.db, [user.id])
         if changed:
             action = "admin.user_updated"
             if "status" in changed:
@@ -335,7 +334,7 @@ class AdminService:
         user.updated_at = now
         await self.db.flush()
         await forget_profiles(self.db, self.ctx, user.username)
-        self.ctx.principals.forget_user_on_commit(self.db, user.id)
+        self.ctx.principals.forget_users_on_commit(self.db, [user.id])
         await record(
             self.db,
             "admin.user_restored",
@@ -439,8 +438,7 @@ class AdminService:
             if action is BulkAction.suspend:
                 revoked = await self._end_sessions(changed, now, "suspended")
             else:
-                for uid in changed:
-                    self.ctx.principals.forget_user_on_commit(self.db, uid)
+                self.ctx.principals.forget_users_on_commit(self.db, changed)
             name = (
                 "admin.user_suspended" if action is BulkAction.suspend else "admin.user_activated"
             )

@@ -191,29 +191,33 @@ class PrincipalStore:
         if ids:
             after_commit(db, functools.partial(self.revoke, ids))
 
-    def forget_user_on_commit(self, db: AsyncSession, user_id: uuid.UUID) -> None:
-        """Drop the cached snapshot of ``user_id`` once ``db``'s transaction commits.
+    def forget_users_on_commit(self, db: AsyncSession, user_ids: Iterable[uuid.UUID]) -> None:
+        """Drop the cached snapshots of ``user_ids`` once ``db``'s transaction commits (one
+        cache call for all of them).
 
         Dropped before the commit, any request in between would cache the old row again.
         After it, only a load that read the row before the commit and writes the cache after
         it can do so; that snapshot lapses within ``principal_cache_ttl_seconds``.
         """
-        after_commit(db, functools.partial(self.forget_user, user_id))
+        ids = list(dict.fromkeys(user_ids))
+        if ids:
+            after_commit(db, functools.partial(self.forget_users, ids))
 
     async def revoke(self, session_ids: Iterable[uuid.UUID]) -> None:
-        """Write tombstones so that access tokens of ``session_ids`` stop working at once."""
-        for sid in session_ids:
-            try:
-                await self._cache.set(self._session_key(sid), _REVOKED, self._tombstone_ttl)
-            except CacheError as exc:
-                # The database row is revoked as well; a stale cache entry lapses within
-                # principal_cache_ttl_seconds.
-                log.error("revocation_not_cached", session_id=str(sid), error=str(exc))
-
-    async def forget_user(self, user_id: uuid.UUID) -> None:
-        """Drop the cached snapshot of ``user_id`` after its fields change."""
+        """Write tombstones so that access tokens of ``session_ids`` stop working at once
+        (one cache call for all of them)."""
+        keys = {self._session_key(sid): _REVOKED for sid in session_ids}
         try:
-            await self._cache.delete(self._user_key(user_id))
+            await self._cache.set_many(keys, self._tombstone_ttl)
+        except CacheError as exc:
+            # The database rows are revoked as well; stale cache entries lapse within
+            # principal_cache_ttl_seconds.
+            log.error("revocation_not_cached", sessions=len(keys), error=str(exc))
+
+    async def forget_users(self, user_ids: Iterable[uuid.UUID]) -> None:
+        """Drop the cached snapshots of ``user_ids`` (one cache call)."""
+        try:
+            await self._cache.delete(*(self._user_key(uid) for uid in user_ids))
         except CacheError as exc:
             log.warning("principal_cache_unavailable", error=str(exc))
 

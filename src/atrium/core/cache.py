@@ -7,7 +7,7 @@ shared by every node, so a write on one node is seen by all of them at once.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 import redis.asyncio as aioredis
@@ -27,6 +27,10 @@ class Cache(Protocol):
     async def get_many(self, keys: Sequence[str]) -> list[bytes | None]: ...
 
     async def set(self, key: str, value: bytes, ttl: float) -> None: ...
+
+    async def set_many(self, items: Mapping[str, bytes], ttl: float) -> None:
+        """Set every key of ``items`` with the same lifetime (one round-trip on Redis)."""
+        ...
 
     async def add(self, key: str, value: bytes, ttl: float) -> bool:
         """Set ``key`` only if it is absent; True when it was set."""
@@ -56,6 +60,11 @@ class MemoryCache:
 
     async def set(self, key: str, value: bytes, ttl: float) -> None:
         self._data[key] = (value, time.monotonic() + ttl)
+
+    async def set_many(self, items: Mapping[str, bytes], ttl: float) -> None:
+        expires = time.monotonic() + ttl
+        for key, value in items.items():
+            self._data[key] = (value, expires)
 
     async def add(self, key: str, value: bytes, ttl: float) -> bool:
         if self._data.get(key) is not None:
@@ -107,6 +116,18 @@ class RedisCache:
     async def set(self, key: str, value: bytes, ttl: float) -> None:
         try:
             await self._redis.set(self._k(key), value, px=max(1, int(ttl * 1000)))
+        except aioredis.RedisError as exc:
+            raise CacheError(str(exc)) from exc
+
+    async def set_many(self, items: Mapping[str, bytes], ttl: float) -> None:
+        if not items:
+            return
+        px = max(1, int(ttl * 1000))
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for key, value in items.items():
+                    pipe.set(self._k(key), value, px=px)
+                await pipe.execute()
         except aioredis.RedisError as exc:
             raise CacheError(str(exc)) from exc
 

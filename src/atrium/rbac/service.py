@@ -74,12 +74,7 @@ async def protect_last_superadmin(db: AsyncSession, losing: Collection[uuid.UUID
 def publish_rbac_change(db: AsyncSession, ctx: AppContext, user_ids: Iterable[uuid.UUID]) -> None:
     """After commit: a new RBAC version for every node, and fresh /users/me snapshots."""
     after_commit(db, ctx.rbac.publish_change)
-    for uid in set(user_ids):
-
-        async def forget(uid: uuid.UUID = uid) -> None:
-            await ctx.principals.forget_user(uid)
-
-        after_commit(db, forget)
+    ctx.principals.forget_users_on_commit(db, user_ids)
 
 
 class RoleService:

@@ -50,7 +50,7 @@ class UserService:
             setattr(user, field, value)
         user.updated_at = self.ctx.clock.now()
         await self.db.flush()
-        self.ctx.principals.forget_user_on_commit(self.db, user.id)
+        self.ctx.principals.forget_users_on_commit(self.db, [user.id])
         if before != changes:
             await record(
                 self.db,
@@ -80,7 +80,7 @@ class UserService:
         user.password_hash = await self.ctx.hasher.hash(new_password)
         user.updated_at = now
         await self.db.flush()
-        self.ctx.principals.forget_user_on_commit(self.db, user.id)
+        self.ctx.principals.forget_users_on_commit(self.db, [user.id])
         revoked = await self.sessions.revoke_user_sessions(
             user.id, now, "password_changed", except_session=principal.session_id
         )
@@ -118,7 +118,7 @@ class UserService:
         await forget_profiles(self.db, self.ctx, user.username)
         await self.db.delete(user)
         await self.db.flush()
-        self.ctx.principals.forget_user_on_commit(self.db, user.id)
+        self.ctx.principals.forget_users_on_commit(self.db, [user.id])
         log.info("account_deleted", user_id=str(user.id))
         await record(
             self.db,

@@ -122,7 +122,7 @@ class AccountEmailService:
             user.email_verified_at = now
             user.updated_at = now
             await self.db.flush()
-        self.ctx.principals.forget_user_on_commit(self.db, user.id)
+        self.ctx.principals.forget_users_on_commit(self.db, [user.id])
         log.info("email_verified", user_id=str(user.id))
 
     async def resend_verification(self, principal: Principal) -> None:
@@ -202,7 +202,7 @@ class AccountEmailService:
         await self.db.flush()
         revoked = await self.sessions.revoke_user_sessions(user.id, now, "password_reset")
         self.ctx.principals.revoke_on_commit(self.db, revoked)
-        self.ctx.principals.forget_user_on_commit(self.db, user.id)
+        self.ctx.principals.forget_users_on_commit(self.db, [user.id])
         await self.notify_password_changed(user)
         log.info("password_reset", user_id=str(user.id), sessions_revoked=len(revoked))
 
@@ -271,7 +271,7 @@ class AccountEmailService:
         user, email = await self._claim(raw, EmailTokenPurpose.change_email, now)
         target = normalize_email(email)
         await self.tokens.set_email(user, target.address, target.key, now)
-        self.ctx.principals.forget_user_on_commit(self.db, user.id)
+        self.ctx.principals.forget_users_on_commit(self.db, [user.id])
         log.info("email_changed", user_id=str(user.id))
 
     # --- registration without enumeration ---------------------------------------------
