@@ -18,7 +18,7 @@ import random
 import secrets
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -31,6 +31,7 @@ from atrium.core.clock import SystemClock
 from atrium.core.db import create_engine, is_sqlite
 from atrium.core.passwords import PasswordHasher
 from atrium.models import AuditEvent, User, UserRole
+from atrium.models.role import GRANT_COLUMNS
 from atrium.models.user import TRIGRAM_INDEXES
 from atrium.rbac.permissions import ADMIN, BUILTIN_ROLE_IDS, MODERATOR, USER
 
@@ -213,15 +214,6 @@ USER_COLUMNS = [
     "last_login_at",
     "deleted_at",
 ]
-ROLE_COLUMNS = [
-    "user_id",
-    "role_id",
-    "granted_at",
-    "granted_by",
-    "user_created_at",
-    "user_email_normalized",
-    "user_last_login_at",
-]
 AUDIT_COLUMNS = [
     "id",
     "occurred_at",
@@ -307,7 +299,7 @@ def _batch(
     return users, grants, events
 
 
-async def _copy(conn: AsyncConnection, table: str, columns: list[str], rows: list[Any]) -> None:
+async def _copy(conn: AsyncConnection, table: str, columns: Sequence[str], rows: list[Any]) -> None:
     raw = await conn.get_raw_connection()
     driver = raw.driver_connection
     assert driver is not None
@@ -360,7 +352,7 @@ async def seed(
                     )
                     await conn.execute(
                         insert(UserRole),
-                        [dict(zip(ROLE_COLUMNS, r, strict=True)) for r in g],
+                        [dict(zip(GRANT_COLUMNS, r, strict=True)) for r in g],
                     )
                     await conn.execute(
                         insert(AuditEvent),
@@ -368,7 +360,7 @@ async def seed(
                     )
                 else:
                     await _copy(conn, "user_account", USER_COLUMNS, u)
-                    await _copy(conn, "user_role", ROLE_COLUMNS, g)
+                    await _copy(conn, "user_role", GRANT_COLUMNS, g)
                     await _copy(conn, "audit_event", AUDIT_COLUMNS, e)
             done += count
             grants_total += len(g)

@@ -87,3 +87,16 @@ class UserRole(Base):
     user_created_at: Mapped[datetime]
     user_email_normalized: Mapped[str] = mapped_column(String(320))
     user_last_login_at: Mapped[datetime | None]
+
+
+# Every column of a grant, in the order in which the grant's INSERT … SELECT
+# (rbac/repository.py) and `atrium seed`'s COPY write them.
+GRANT_COLUMNS = (
+    "user_id",
+    "role_id",
+    "granted_at",
+    "granted_by",
+    "user_created_at",
+    "user_email_normalized",
+    "user_last_login_at",
+)

@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from atrium.models import Role, RoleParent, RolePermission, User, UserRole
+from atrium.models.role import GRANT_COLUMNS
 from atrium.rbac.exceptions import RoleExists
 from atrium.rbac.graph import RoleGraph, RoleNode
 from atrium.rbac.permissions import BUILTIN_ROLE_IDS, SUPERADMIN
@@ -148,20 +149,7 @@ class RoleRepository:
             # first, and its values are the ones read here. Without it, READ COMMITTED
             # lets both commit and the copy keeps the old value.
             rows = rows.where(User.id.in_(new)).with_for_update(read=True)
-            await self.db.execute(
-                insert(UserRole).from_select(
-                    [
-                        "user_id",
-                        "role_id",
-                        "granted_at",
-                        "granted_by",
-                        "user_created_at",
-                        "user_email_normalized",
-                        "user_last_login_at",
-                    ],
-                    rows,
-                )
-            )
+            await self.db.execute(insert(UserRole).from_select(GRANT_COLUMNS, rows))
         return set(new)
 
     async def grant_builtin(self, user_id: uuid.UUID, name: str, now: datetime) -> None:
