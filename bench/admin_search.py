@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import doc_section
 import httpx
 from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -117,14 +118,18 @@ async def _deep_cursor(
     return samples, cursor
 
 
-async def run(args: argparse.Namespace) -> str:
+async def bench_database(args: argparse.Namespace) -> tuple[str, str]:
+    """``(url, name)`` of the database to measure: ``--existing`` (already seeded with
+    `atrium seed`, sparing the shared machine a reload; name ""), or a new one to drop."""
     if args.existing:
-        # A database already seeded with `atrium seed` (spares the shared machine a reload).
-        url, name = args.existing, ""
-    else:
-        name = f"atrium_bench_{uuid.uuid4().hex[:8]}"
-        await _server(args.server, f'CREATE DATABASE "{name}"')
-        url = make_url(args.server).set(database=name).render_as_string(hide_password=False)
+        return args.existing, ""
+    name = f"atrium_bench_{uuid.uuid4().hex[:8]}"
+    await _server(args.server, f'CREATE DATABASE "{name}"')
+    return make_url(args.server).set(database=name).render_as_string(hide_password=False), name
+
+
+async def run(args: argparse.Namespace) -> str:
+    url, name = await bench_database(args)
     lines: list[str] = []
     load = 0.0
     try:
@@ -322,13 +327,7 @@ def _cpu() -> str:
 
 def write_section(section: str) -> None:
     """Replace (or append) this benchmark's section of docs/benchmarks.md."""
-    existing = DOC.read_text() if DOC.exists() else "# Benchmarks\n\n"
-    if SECTION in existing:
-        start = existing.index(SECTION)
-        nxt = existing.find("\n## ", start + len(SECTION))
-        end = len(existing) if nxt == -1 else nxt + 1
-        existing = existing[:start] + existing[end:]
-    DOC.write_text(existing.rstrip("\n") + "\n\n" + section)
+    doc_section.write_section(DOC, SECTION, section)
 
 
 def main() -> None:

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
+import contextlib
 import json
 import os
 import platform
@@ -50,6 +52,55 @@ LOGIN_CONNECTIONS = 4
 
 
 # ---------------------------------------------------------------- processes and set-up
+
+# Every process the benchmark starts (servers, wrk), stopped on every way out: a normal
+# end, an exception, Ctrl-C, SIGTERM or SIGHUP. A server left running would hold its port,
+# and the next run's server would share it (granian listens with SO_REUSEPORT).
+_CHILDREN: list[subprocess.Popen[Any]] = []
+
+
+def launch(args: list[str], **kwargs: Any) -> subprocess.Popen[Any]:
+    """Start a child in a process group of its own (a server's workers included) and
+    register it to be stopped when the benchmark exits."""
+    proc: subprocess.Popen[Any] = subprocess.Popen(args, start_new_session=True, **kwargs)
+    _CHILDREN.append(proc)
+    return proc
+
+
+def stop_process(proc: subprocess.Popen[Any], grace_seconds: float = 15) -> None:
+    """SIGTERM to the child's process group (its workers too), SIGKILL after
+    ``grace_seconds``. A child that already ended is left alone (its id may be reused)."""
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=grace_seconds)
+    except subprocess.TimeoutExpired:
+        pass
+    except ProcessLookupError:
+        pass
+    # Whatever of the group outlived its leader (a worker, a child that ignores SIGINT):
+    # the group id stays reserved while a member lives, so this reaches only them.
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def stop_all() -> None:
+    """Stop every child still running, the most recent first."""
+    while _CHILDREN:
+        stop_process(_CHILDREN.pop())
+
+
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)  # unwinds: finally blocks and atexit run
+
+
+def install_cleanup() -> None:
+    """Stop the children at exit, and turn SIGTERM/SIGHUP into an orderly exit."""
+    atexit.register(stop_all)
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _exit_on_signal)
 
 
 def psql(sql: str) -> None:
@@ -95,12 +146,9 @@ class Server:
     log: Any
 
     def stop(self) -> None:
-        self.proc.send_signal(signal.SIGINT)
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop_process(self.proc)
+        if self.proc in _CHILDREN:
+            _CHILDREN.remove(self.proc)
         self.log.close()
 
     def peak_rss_mib(self) -> float:
@@ -109,8 +157,10 @@ class Server:
         return int(match.group(1)) / 1024 if match else float("nan")
 
 
-def wait_ready(base: str, path: str, proc: subprocess.Popen[bytes], log_path: Path) -> None:
-    deadline = time.monotonic() + 60
+def wait_ready(
+    base: str, path: str, proc: subprocess.Popen[bytes], log_path: Path, timeout: float = 60
+) -> None:
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise SystemExit(f"server exited:\n{log_path.read_text()[-3000:]}")
@@ -145,7 +195,7 @@ def start_atrium(workdir: Path, db_url: str, run_id: str) -> Server:
     )
     log_path = workdir / "atrium.log"
     log = log_path.open("wb")
-    proc = subprocess.Popen(
+    proc = launch(
         [str(Path(sys.executable).with_name("atrium")), "serve", "--port", str(ATRIUM_PORT)],
         env=env,
         stdout=log,
@@ -160,7 +210,7 @@ def start_peer(workdir: Path, db_url: str) -> Server:
     uvicorn = ensure_peer_venv()
     log_path = workdir / "peer.log"
     log = log_path.open("wb")
-    proc = subprocess.Popen(
+    proc = launch(
         [str(uvicorn), "app:app", "--port", str(PEER_PORT), "--log-level", "warning"],
         cwd=PEER_DIR,
         env=os.environ | {"DATABASE_URL": db_url},
@@ -217,7 +267,7 @@ def static_request(method: str, body: str = "", headers: dict[str, str] | None =
 def wrk_start(
     url: str, lua: Path, connections: int, duration: float, env: dict[str, str] | None = None
 ) -> subprocess.Popen[str]:
-    return subprocess.Popen(
+    return launch(
         [
             "wrk",
             "-t1",
@@ -412,13 +462,14 @@ def _met(value: str, target: str) -> str:
 def servers(workdir: Path, run_id: str) -> Iterator[tuple[Server, Server, str]]:
     atrium_db = fresh_database("atrium_bench")
     peer_db = fresh_database("fu_bench")
-    atrium = start_atrium(workdir, atrium_db, run_id)
-    peer = start_peer(workdir, peer_db)
+    started: list[Server] = []
     try:
-        yield atrium, peer, atrium_db
+        started.append(start_atrium(workdir, atrium_db, run_id))
+        started.append(start_peer(workdir, peer_db))
+        yield started[0], started[1], atrium_db
     finally:
-        atrium.stop()
-        peer.stop()
+        for server in reversed(started):
+            server.stop()
 
 
 def main() -> None:
@@ -430,6 +481,7 @@ def main() -> None:
     if not shutil.which("wrk"):
         raise SystemExit("wrk is required (Debian: apt-get install wrk); `make bench` installs it")
 
+    install_cleanup()
     run_id = uuid.uuid4().hex[:8]
     d, n = args.duration, args.runs
     report = Report()

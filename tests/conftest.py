@@ -4,6 +4,10 @@ Backends: every API test runs on the embedded default (SQLite file, in-process c
 when ``ATRIUM_TEST_DATABASE_URL`` is set, again on PostgreSQL (with Redis as the cache when
 ``ATRIUM_TEST_REDIS_URL`` is set too). PostgreSQL tests get a database of their own,
 created for the run and dropped after it; each test starts from empty tables.
+
+Parallel runs (pytest-xdist, ``make test`` uses ``-n auto``): session fixtures are per
+worker, so each worker migrates its own SQLite template and its own PostgreSQL database
+(named after the worker), and every PostgreSQL test has a Redis key prefix of its own.
 """
 
 from __future__ import annotations
@@ -25,10 +29,13 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from atrium import migrate
 from atrium.config import (
+    ActivitySettings,
     AuthSettings,
     DatabaseSettings,
     Environment,
+    EventSettings,
     MailSettings,
+    MfaSettings,
     RateLimitSettings,
     RedisSettings,
     Settings,
@@ -37,10 +44,14 @@ from atrium.context import AppContext
 from atrium.core.clock import FrozenClock
 from atrium.main import create_app
 from atrium.models import Base, Role, RoleParent, RolePermission
+from atrium.models.role import MFA_REQUIRED_BUILTINS
 from atrium.rbac.permissions import BUILTIN_ROLE_IDS, BUILTIN_ROLES
 
 PG_URL = os.environ.get("ATRIUM_TEST_DATABASE_URL")
 REDIS_URL = os.environ.get("ATRIUM_TEST_REDIS_URL")
+# "previous" (or a revision id): PostgreSQL tests run on a database seeded at that revision
+# and then upgraded, instead of a fresh one.
+UPGRADE_FROM = os.environ.get("ATRIUM_TEST_UPGRADE_FROM")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
 
 # Fast hashing parameters for tests; the OWASP defaults are checked in test_passwords.
@@ -53,9 +64,14 @@ class Database:
     url: str
 
 
+def _worker() -> str:
+    """The xdist worker's id (``gw0``, ``gw1``, ...), ``main`` without xdist."""
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A migrated SQLite file, copied for each test."""
+    """A migrated SQLite file of this worker, copied for each test."""
     path = tmp_path_factory.mktemp("template") / "atrium.db"
     migrate.upgrade(f"sqlite+aiosqlite:///{path}")
     return path
@@ -78,14 +94,30 @@ def _run_on_server(sql: str) -> None:
 
 @pytest.fixture(scope="session")
 def pg_database() -> Iterator[str]:
-    """A fresh, migrated PostgreSQL database for this run; dropped afterwards."""
+    """A fresh, migrated PostgreSQL database for this run and worker; dropped afterwards."""
     assert PG_URL is not None
-    name = f"atrium_test_{uuid.uuid4().hex[:10]}"
+    name = f"atrium_test_{_worker()}_{uuid.uuid4().hex[:10]}"
     _run_on_server(f'CREATE DATABASE "{name}"')
     url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    if UPGRADE_FROM:
+        # The suite runs on a database the previous release left, upgraded (docs/migrations.md).
+        from tests.upgrade_seed import seed_previous_release
+
+        seed_previous_release(url, None if UPGRADE_FROM == "previous" else UPGRADE_FROM)
     migrate.upgrade(url)
+    if UPGRADE_FROM:
+        # Upgraded with data; each test still starts from empty tables.
+        asyncio.run(_reset(url))
     yield url
     _run_on_server(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def _reset(url: str) -> None:
+    engine = create_async_engine(url)
+    try:
+        await reset_database(engine)
+    finally:
+        await engine.dispose()
 
 
 @pytest.fixture(params=BACKENDS)
@@ -102,12 +134,23 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Database:
 def settings(database: Database, tmp_path: Path) -> Settings:
     redis = RedisSettings()
     if database.backend == "postgresql" and REDIS_URL:
-        redis = RedisSettings(url=REDIS_URL, key_prefix=f"atrium-test:{uuid.uuid4().hex}:")
+        redis = RedisSettings(
+            url=REDIS_URL, key_prefix=f"atrium-test:{_worker()}:{uuid.uuid4().hex}:"
+        )
     return Settings(
         _env_file=None,  # type: ignore[call-arg]
         environment=Environment.test,
         data_dir=tmp_path / "var",
-        database=DatabaseSettings(url=database.url, auto_migrate=False),
+        # The production time-outs (5 s) are tested in tests/faults with their own
+        # settings; here a CI machine under load must not turn a slow query into a 503.
+        database=DatabaseSettings(
+            url=database.url,
+            auto_migrate=False,
+            pool_timeout_seconds=30,
+            connect_timeout_seconds=30,
+            command_timeout_seconds=30,
+            statement_timeout_seconds=25,
+        ),
         redis=redis,
         auth=AuthSettings(**FAST_ARGON2, hash_concurrency=4),
         # Per-IP route limits and login throttling are exercised by
@@ -120,11 +163,18 @@ def settings(database: Database, tmp_path: Path) -> Settings:
             login_failures_per_account=100000,
             login_failures_per_ip=100000,
         ),
+        # MFA required by role is exercised by tests/mfa/test_role_requirement.py; elsewhere
+        # the built-in admin roles would need a second factor after the grace period.
+        mfa=MfaSettings(role_requirement_enabled=False),
         # Tests drive the delivery worker themselves (tests/mail/).
         mail=MailSettings(worker_in_api=False, from_address="Atrium <no-reply@atrium.test>"),
+        # ... and the event dispatcher (tests/events/).
+        events=EventSettings(worker_in_api=False),
         # Thousands of apps start in one test process: freezing would keep each one's
         # objects for good (tests/test_main.py checks the default).
         gc_freeze=False,
+        # Tests flush the activity buffer themselves (tests/activity/).
+        activity=ActivitySettings(flush_interval_seconds=3600),
     )
 
 
@@ -138,8 +188,11 @@ async def app_ctx(settings: Settings, clock: FrozenClock, database: Database) ->
     app = create_app(settings, clock)
     async with app.router.lifespan_context(app):
         yield app
+        ctx: AppContext = app.state.ctx
+        # What the test left in the activity buffer must not be flushed into the next
+        # test's database at shutdown.
+        ctx.activity.drain(clock.now().date())
         if database.backend == "postgresql":
-            ctx: AppContext = app.state.ctx
             await reset_database(ctx.engine)
 
 
@@ -181,6 +234,7 @@ async def restore_builtin_roles(conn: Any) -> None:
                 name=name,
                 description=None,
                 is_builtin=True,
+                mfa_required=name in MFA_REQUIRED_BUILTINS,
                 created_at=now,
                 updated_at=now,
             )

@@ -170,3 +170,34 @@ def test_mail_retry_failed_queues_failed_messages_again(data_dir: Path) -> None:
     status = runner.invoke(app, ["mail", "status"])
     assert "pending  2" in status.output
     assert "failed   0" in status.output
+
+
+def test_create_admin_without_a_terminal_says_what_to_give(data_dir: Path) -> None:
+    result = runner.invoke(app, ["create-admin"], input="")
+
+    assert result.exit_code == 2
+    assert "Aborted" not in result.output
+    assert result.output.strip().splitlines() == [
+        "error: no terminal to ask on: give --email (or ATRIUM_ADMIN_EMAIL) and "
+        "--password (or ATRIUM_ADMIN_PASSWORD)"
+    ]
+    assert not (data_dir / "atrium.db").exists()
+
+
+def test_create_admin_reads_the_password_from_the_environment(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ATRIUM_ADMIN_PASSWORD", "a long admin passphrase")
+
+    result = runner.invoke(app, ["create-admin", "--email", "admin@example.com"], input="")
+
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("created admin admin@example.com")
+
+
+def test_create_admin_options_are_not_marked_required() -> None:
+    result = runner.invoke(app, ["create-admin", "--help"], env={"COLUMNS": "200"})
+
+    assert result.exit_code == 0
+    assert "--email" in result.output
+    assert "required" not in result.output.lower()

@@ -44,13 +44,45 @@ def _env_names(model: type, prefix: str) -> list[str]:
     return names
 
 
-def test_every_setting_is_documented() -> None:
-    text = (ROOT / "docs" / "configuration.md").read_text()
-    missing = []
-    for env in _env_names(Settings, "ATRIUM_"):
-        group, _, leaf = env.rpartition("__")
-        # Grouped settings are listed by their leaf name in the group's table.
-        documented = f"`{env}`" in text if not group else f"`{leaf}`" in text
-        if not documented:
-            missing.append(env)
+SECTION = re.compile(r"^## .*?(?:\(`(ATRIUM_[A-Z_]+__)\*`\))?\s*$")
+ROW = re.compile(r"^\| `([A-Z0-9_]+)` \|")
+
+
+def documented_variables(text: str) -> list[str]:
+    """The full variable of every row of the settings tables: a row under a section titled
+    ``(`ATRIUM_GROUP__*`)`` names ``ATRIUM_GROUP__<ROW>``; elsewhere the row is the whole
+    variable."""
+    out = []
+    prefix = ""
+    for line in text.splitlines():
+        if line.startswith("## "):
+            match = SECTION.match(line)
+            prefix = match.group(1) or "" if match else ""
+            continue
+        row = ROW.match(line)
+        if row:
+            out.append(f"{prefix}{row.group(1)}")
+    return out
+
+
+def test_every_setting_is_documented_under_its_group_and_variable() -> None:
+    documented = documented_variables((ROOT / "docs" / "configuration.md").read_text())
+    settings = _env_names(Settings, "ATRIUM_")
+
+    missing = [env for env in settings if env not in documented]
+    # A row under the wrong group names a variable that no setting reads.
+    unknown = [env for env in documented if env not in settings]
     assert missing == []
+    assert unknown == []
+    assert len(documented) == len(set(documented))
+
+
+def test_the_documentation_check_sees_a_setting_under_the_wrong_group() -> None:
+    text = """
+## Metrics (`ATRIUM_METRICS__*`)
+
+| variable | default | meaning |
+|---|---|---|
+| `ENUMERATION_SAFE_REGISTRATION` | `false` | ... |
+"""
+    assert documented_variables(text) == ["ATRIUM_METRICS__ENUMERATION_SAFE_REGISTRATION"]

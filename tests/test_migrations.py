@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +22,7 @@ from tests.conftest import PG_URL
 
 TABLES = {
     "user_account",
+    "data_export",
     "auth_session",
     "refresh_token",
     "outbox_message",
@@ -33,6 +35,30 @@ TABLES = {
     "user_profile",
     "user_preferences",
     "stored_file",
+    "mfa_factor",
+    "mfa_recovery_code",
+    "mfa_challenge",
+    "trusted_device",
+    "event",
+    "event_delivery",
+    "notification",
+    "notification_broadcast",
+    "job_run",
+    "api_key",
+    "passkey",
+    "webauthn_challenge",
+    "identity_provider",
+    "user_identity",
+    "oauth_ticket",
+    "user_import",
+    "webhook_endpoint",
+    "webhook_delivery",
+    "webhook_attempt",
+    "user_activity_day",
+    "login_day",
+    "analytics_day",
+    "session_device_day",
+    "retention_cohort",
 }
 
 
@@ -205,3 +231,42 @@ def test_role_holder_sort_keys_are_backfilled_then_kept_by_the_trigger(
         f"UPDATE user_account SET email_normalized = 'c@x.io' WHERE id = {as_id(uid)}",
         f"SELECT email_normalized FROM user_account WHERE id = {as_id(uid)}",
     ) == [("c@x.io",)]
+
+
+def test_mfa_revision_keeps_sessions_as_aal1_password_sessions(empty_database: str) -> None:
+    """0006 (after 0010): an existing session becomes aal1 ``["pwd"]``, authenticated at its
+    creation; admin and superadmin require MFA; admin gets ``users:mfa_reset``; and back."""
+    migrate.upgrade(empty_database, "0010")
+    is_pg = empty_database.startswith("postgresql")
+    as_id = (lambda u: f"'{u}'") if is_pg else (lambda u: f"'{u.hex}'")
+    user, session = uuid.uuid4(), uuid.uuid4()
+    created = "'2026-01-01 10:00:00+00:00'" if is_pg else "'2026-01-01 10:00:00.000000'"
+    _execute(
+        empty_database,
+        "INSERT INTO user_account (id, email, email_normalized, password_hash, status, "
+        "profile_verified, created_at, updated_at) VALUES "
+        f"({as_id(user)}, 'a@x.io', 'a@x.io', 'h', 'active', false, {created}, {created})",
+        "INSERT INTO auth_session (id, user_id, created_at, last_used_at, expires_at) VALUES "
+        f"({as_id(session)}, {as_id(user)}, {created}, {created}, {created})",
+    )
+
+    migrate.upgrade(empty_database, "0006")
+
+    [(aal, amr, auth_time)] = _execute(
+        empty_database, "SELECT aal, amr, auth_time FROM auth_session"
+    )
+    assert aal == 1
+    assert (amr if isinstance(amr, list) else json.loads(str(amr))) == ["pwd"]
+    assert str(auth_time).startswith("2026-01-01 10:00:00")
+    required = _execute(empty_database, "SELECT name FROM role WHERE mfa_required ORDER BY name")
+    assert required == [("admin",), ("superadmin",)]
+    reset = _execute(
+        empty_database,
+        "SELECT r.name FROM role_permission p JOIN role r ON r.id = p.role_id "
+        "WHERE p.permission = 'users:mfa_reset'",
+    )
+    assert reset == [("admin",)]
+
+    migrate.downgrade(empty_database, "0010")
+
+    assert _execute(empty_database, "SELECT count(*) FROM auth_session") == [(1,)]

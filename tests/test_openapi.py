@@ -212,3 +212,122 @@ async def test_authenticated_operations_declare_the_oauth2_security(spec: dict[s
 async def test_public_auth_operations_declare_no_security(spec: dict[str, Any]) -> None:
     for path in ("/api/v1/auth/register", "/api/v1/auth/login", "/api/v1/auth/refresh"):
         assert "security" not in spec["paths"][path]["post"], path
+
+
+# --- turning the docs off -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/docs", "/redoc", "/openapi.json", "/docs/oauth2-redirect"])
+async def test_api_docs_can_be_turned_off(path: str, tmp_path: Any) -> None:
+    from atrium.config import HttpSettings, Settings
+    from atrium.main import create_app
+
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        data_dir=tmp_path / "var",
+        http=HttpSettings(api_docs=False),
+    )
+    app = create_app(settings)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://atrium.test") as c:
+        response = await c.get(path)
+
+    assert response.status_code == 404
+    assert response.headers["content-type"] == PROBLEM_JSON
+
+
+def test_api_docs_are_off_by_default_in_production_only() -> None:
+    from atrium.config import (
+        ApiKeySettings,
+        AuthSettings,
+        DatabaseSettings,
+        Environment,
+        HttpSettings,
+        MailSettings,
+        Settings,
+    )
+
+    production = {
+        "environment": Environment.production,
+        "database": DatabaseSettings(url="postgresql+asyncpg://atrium@db/atrium"),
+        "auth": AuthSettings(signing_key_file="/etc/atrium/key.pem"),
+        "mail": MailSettings(smtp_host="smtp.example.com", link_base_url="https://id.example"),
+        "api_keys": ApiKeySettings(hmac_secret="a-test-api-key-hmac-secret"),
+    }
+
+    def docs(**kwargs: Any) -> bool:
+        return Settings(_env_file=None, **kwargs).api_docs_enabled  # type: ignore[call-arg]
+
+    assert docs() is True
+    assert docs(environment=Environment.test) is True
+    assert docs(**production) is False
+    assert docs(**production, http=HttpSettings(api_docs=True)) is True
+
+
+# --- conformance: what the document says is what the server does -------------------------
+
+
+async def test_validation_errors_are_documented_as_problem_json_only(spec: dict[str, Any]) -> None:
+    wrong = [
+        f"{m.upper()} {p}"
+        for m, p, op in operations(spec)
+        if "422" in op["responses"]
+        and set(op["responses"]["422"].get("content", {})) != {PROBLEM_JSON}
+    ]
+
+    assert wrong == []
+    assert "HTTPValidationError" not in spec["components"]["schemas"]
+
+
+async def test_every_operation_with_a_body_documents_400(spec: dict[str, Any]) -> None:
+    missing = [
+        f"{m.upper()} {p}"
+        for m, p, op in operations(spec)
+        if "requestBody" in op
+        and PROBLEM_JSON not in op["responses"].get("400", {}).get("content", {})
+    ]
+
+    assert missing == []
+
+
+async def test_405_lists_every_method_of_the_resource(
+    client: httpx.AsyncClient, spec: dict[str, Any]
+) -> None:
+    response = await client.options("/api/v1/users/me")
+
+    assert response.status_code == 405
+    allowed = {m.strip() for m in response.headers["allow"].split(",")}
+    documented = {m.upper() for m in spec["paths"]["/api/v1/users/me"] if m in METHODS}
+    assert documented <= allowed
+    assert allowed - documented <= {"HEAD"}
+
+
+async def test_patch_on_the_bulk_route_is_405_not_a_validation_error(
+    client: httpx.AsyncClient, ctx: Any
+) -> None:
+    from tests.factories import signed_in_as
+
+    _, admin = await signed_in_as(client, ctx, "admin@example.com", "superadmin")
+
+    response = await client.patch("/api/v1/admin/users/bulk", json={}, headers=admin)
+
+    assert response.status_code == 405
+    assert "POST" in response.headers["allow"]
+
+
+async def test_admin_patch_refuses_a_number_for_a_boolean(
+    client: httpx.AsyncClient, ctx: Any
+) -> None:
+    from tests.factories import signed_in, signed_in_as
+
+    _, admin = await signed_in_as(client, ctx, "admin@example.com", "superadmin")
+    await signed_in(client, "ada@example.com")
+    users = (await client.get("/api/v1/admin/users", headers=admin)).json()["items"]
+    ada = next(u for u in users if u["email"] == "ada@example.com")
+
+    response = await client.patch(
+        f"/api/v1/admin/users/{ada['id']}", json={"profile_verified": 0}, headers=admin
+    )
+
+    assert response.status_code == 422
+    assert response.json()["code"] == "validation_error"

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy import func, or_, select
 
+from atrium.activity.seeding import seed_activity
 from atrium.config import Settings
 from atrium.context import AppContext
-from atrium.models import User, UserRole
+from atrium.models import AnalyticsDay, LoginDay, User, UserActivityDay, UserRole
 from atrium.seed import seed
 
 
@@ -40,3 +41,32 @@ async def test_seed_copies_each_accounts_sort_keys_into_its_role_grants(
     assert never_logged_in is not None
     assert 0 < never_logged_in < grants
     assert mismatched == 0
+
+
+async def test_seeded_activity_feeds_the_analytics_rollups(
+    settings: Settings, ctx: AppContext
+) -> None:
+    await seed(settings, 400, batch_size=100)
+
+    result = await seed_activity(ctx.engine, settings, ctx.clock, 60, batch_size=50)
+
+    async with ctx.sessionmaker() as db:
+        stored = await db.scalar(select(func.count()).select_from(UserActivityDay))
+        per_day = dict(
+            (
+                await db.execute(
+                    select(UserActivityDay.day, func.count()).group_by(UserActivityDay.day)
+                )
+            ).all()
+        )
+        rollups = {r.day: r for r in (await db.execute(select(AnalyticsDay))).scalars()}
+        logins = await db.scalar(select(func.sum(LoginDay.count)))
+    assert result.activity_days == stored
+    assert stored is not None
+    assert stored > 0
+    today = ctx.clock.now().date()
+    assert max(rollups) == today
+    # The job's DAU is the number of seeded rows of each day.
+    assert all(rollups[day].dau == n for day, n in per_day.items())
+    assert rollups[today].accounts > 0
+    assert logins is not None

@@ -17,7 +17,6 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = structlog.get_logger(__name__)
@@ -52,11 +51,14 @@ class AppError(Exception):
         *,
         errors: list[dict[str, Any]] | None = None,
         headers: dict[str, str] | None = None,
+        extensions: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(detail or self.title)
         self.detail = detail
         self.errors = errors
         self.headers = headers or {}
+        # RFC 9457 §3.2 extension members, added to the problem object.
+        self.extensions = extensions or {}
 
 
 class NotAuthenticated(AppError):
@@ -115,13 +117,16 @@ def problem_response(
     detail: str | None = None,
     errors: list[dict[str, Any]] | None = None,
     headers: dict[str, str] | None = None,
+    extensions: dict[str, Any] | None = None,
 ) -> JSONResponse:
-    """Render a problem+json response (RFC 9457 §3)."""
+    """Render a problem+json response (RFC 9457 §3; ``extensions`` are §3.2 members)."""
     body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status, "code": code}
     if detail is not None:
         body["detail"] = detail
     if errors is not None:
         body["errors"] = errors
+    for name, value in (extensions or {}).items():
+        body.setdefault(name, value)
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
 
 
@@ -147,6 +152,7 @@ _HTTP_CODES = {
     405: ("method_not_allowed", "Method not allowed"),
     413: ("payload_too_large", "Payload too large"),
     415: ("unsupported_media_type", "Unsupported media type"),
+    422: ("validation_error", "Invalid request"),
 }
 
 
@@ -158,14 +164,16 @@ def _clean_validation_errors(exc: RequestValidationError) -> list[dict[str, Any]
             {
                 "loc": [str(p) for p in err.get("loc", ())],
                 "type": err.get("type"),
-                "msg": err.get("msg"),
+                # pydantic prefixes the message of a ValueError raised by a validator.
+                "msg": str(err.get("msg", "")).removeprefix("Value error, "),
             }
         )
     return out
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Register the problem+json handlers on ``app``."""
+    """Register the problem+json handlers on ``app`` (the infrastructure outages, database
+    and storage, are :func:`atrium.core.outages.install_outage_handlers`)."""
 
     @app.exception_handler(AppError)
     async def _app_error(_: Request, exc: AppError) -> JSONResponse:
@@ -176,6 +184,7 @@ def install_error_handlers(app: FastAPI) -> None:
             detail=exc.detail,
             errors=exc.errors,
             headers=exc.headers,
+            extensions=exc.extensions,
         )
 
     @app.exception_handler(RequestValidationError)
@@ -189,50 +198,24 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code, title = _HTTP_CODES.get(exc.status_code, ("http_error", "HTTP error"))
+        headers = dict(exc.headers) if exc.headers else {}
+        if exc.status_code == 405:
+            # Starlette names the methods of the first route that matched the path only;
+            # RFC 9110 §15.5.6 wants every method of the resource.
+            # ``atrium.openapi.install_openapi`` registers the lookup (errors sit below it).
+            lookup = getattr(request.app.state, "allowed_methods", None)
+            methods = lookup(request.url.path) if lookup is not None else None
+            if methods:
+                headers["Allow"] = ", ".join(methods)
         return problem_response(
             status=exc.status_code,
             code=code,
             title=title,
             detail=exc.detail if isinstance(exc.detail, str) else None,
-            headers=dict(exc.headers) if exc.headers else None,
+            headers=headers or None,
         )
-
-    async def _database_unavailable(_: Request, exc: Exception) -> JSONResponse:
-        log.warning("database_unavailable", error=type(exc).__name__)
-        if isinstance(exc, sa_exc.TimeoutError):
-            from atrium.core.metrics import DB_POOL_TIMEOUTS
-
-            DB_POOL_TIMEOUTS.inc()
-        err = ServiceUnavailable("The database is not reachable; try again shortly.")
-        return problem_response(
-            status=err.status,
-            code=err.code,
-            title=err.title,
-            detail=err.detail,
-            headers=err.headers,
-        )
-
-    async def _storage_unavailable(_: Request, exc: Exception) -> JSONResponse:
-        log.warning("storage_unavailable", error=type(exc).__name__, detail=str(exc))
-        err = ServiceUnavailable("The file storage is not reachable; try again shortly.")
-        return problem_response(
-            status=err.status,
-            code="storage_unavailable",
-            title=err.title,
-            detail=err.detail,
-            headers=err.headers,
-        )
-
-    from atrium.core.storage import StorageError
-
-    app.add_exception_handler(StorageError, _storage_unavailable)
-    app.add_exception_handler(sa_exc.OperationalError, _database_unavailable)
-    app.add_exception_handler(sa_exc.InterfaceError, _database_unavailable)
-    app.add_exception_handler(sa_exc.TimeoutError, _database_unavailable)
-    # Refused connections, unresolvable hosts and connect time-outs (all OSError).
-    app.add_exception_handler(OSError, _database_unavailable)
 
     async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
         # Runs in Starlette's outermost error middleware. The edge middleware has already

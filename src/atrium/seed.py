@@ -323,7 +323,7 @@ async def seed(
         password_hash = await hasher.hash(secrets.token_urlsafe(24))
     finally:
         hasher.close()
-    engine = create_engine(settings)
+    engine = create_engine(settings, statement_timeouts=False)
     sqlite = is_sqlite(settings.database_url)
     grants_total = events_total = 0
     rebuild_trigram = False

@@ -187,8 +187,9 @@ async def test_bulk_suspend_writes_the_cache_in_one_call_for_sessions_and_one_fo
     admin: dict[str, str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Tombstones for every revoked session and the dropped snapshots of every account go
-    to the cache in one call each, not one per session or account."""
+    """The pending markers (before the commit) and tombstones (after it) of every revoked
+    session, and the dropped snapshots of every account, go to the cache in one call each,
+    not one per session or account."""
     ids = []
     for i in range(5):
         user = await register(client, f"u{i}@example.com")
@@ -216,5 +217,6 @@ async def test_bulk_suspend_writes_the_cache_in_one_call_for_sessions_and_one_fo
     assert response.status_code == 200, response.text
     tombstones = [(n, k) for n, k in calls if any(key.startswith("sess:") for key in k)]
     dropped = [(n, k) for n, k in calls if any(key.startswith("user:") for key in k)]
-    assert [(n, len(k)) for n, k in tombstones] == [("set_many", 10)]  # two sessions each
+    # two sessions each: markers, then tombstones
+    assert [(n, len(k)) for n, k in tombstones] == [("set_many", 10), ("set_many", 10)]
     assert [(n, len(k)) for n, k in dropped if n == "delete"] == [("delete", 5)]

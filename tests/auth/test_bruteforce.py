@@ -3,14 +3,22 @@ address, never a permanent lock, and the same answer whether or not the account 
 
 from __future__ import annotations
 
+import asyncio
+import uuid
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
 import httpx
 import pytest
 from sqlalchemy import select
 
-from atrium.config import HttpSettings, RateLimitSettings, Settings
+from atrium.config import HttpSettings, RateLimitSettings, RedisSettings, Settings
 from atrium.context import AppContext
 from atrium.core.clock import FrozenClock
+from atrium.main import create_app
 from atrium.models import AuditEvent
+from tests.conftest import REDIS_URL, reset_database
 from tests.factories import PASSWORD, register
 from tests.mailbox import outbox
 
@@ -298,3 +306,94 @@ async def test_throttling_an_unknown_email_sends_nothing(
         await attempt(client, "nobody@example.com", "not the password")
 
     assert await outbox(ctx, "login_throttled") == []
+
+
+# --- concurrency: one guess per delay window --------------------------------------------
+
+
+@pytest.fixture(params=["in-process", "redis"])
+def cache_backend(request: pytest.FixtureRequest, settings: Settings) -> Settings:
+    """The throttle's state in the in-process cache or in Redis (whatever the database)."""
+    if request.param == "in-process":
+        return settings.model_copy(update={"redis": RedisSettings()})
+    if not REDIS_URL:
+        pytest.skip("ATRIUM_TEST_REDIS_URL is not set")
+    prefix = f"atrium-test:{uuid.uuid4().hex}:"
+    # A loaded test machine can take over a second to answer: the throttle fails open on
+    # Redis time-outs, which is not what this test is about.
+    redis = RedisSettings(url=REDIS_URL, key_prefix=prefix, socket_timeout_seconds=30)
+    return settings.model_copy(update={"redis": redis})
+
+
+async def racing_guesses(app: Any, n: int) -> Counter[int]:
+    transport = httpx.ASGITransport(app=app, client=(CLIENT_IP, 51000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://atrium.test") as c:
+        responses = await asyncio.gather(
+            *(attempt(c, EMAIL, f"{WRONG} {i}", ip=f"198.51.100.{10 + i}") for i in range(n))
+        )
+    assert all(r.headers["content-type"].startswith("application/problem+json") for r in responses)
+    return Counter(r.status_code for r in responses)
+
+
+async def wrong_password_audits(ctx: AppContext) -> int:
+    async with ctx.sessionmaker() as db:
+        events = (
+            await db.scalars(select(AuditEvent).where(AuditEvent.action == "auth.login_failed"))
+        ).all()
+    return sum(1 for e in events if e.details.get("reason") == "wrong_password")
+
+
+@pytest.mark.parametrize("known", [True, False], ids=["known-email", "unknown-email"])
+async def test_concurrent_guesses_after_the_delay_are_judged_one_at_a_time(
+    cache_backend: Settings, clock: FrozenClock, tmp_path: Path, known: bool
+) -> None:
+    app = create_app(cache_backend, clock)
+    async with app.router.lifespan_context(app):
+        ctx: AppContext = app.state.ctx
+        transport = httpx.ASGITransport(app=app, client=(CLIENT_IP, 51000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://atrium.test") as c:
+            if known:
+                await register(c, EMAIL)
+            await fail(c, THRESHOLD)
+        clock.advance(seconds=BASE + 1)
+
+        statuses = await racing_guesses(app, 50)
+
+        assert statuses == {401: 1, 429: 49}, statuses
+        if known:
+            assert await wrong_password_audits(ctx) == THRESHOLD + 1
+        await reset_if_shared(app)
+
+
+async def test_concurrent_guesses_on_a_fresh_account_are_judged_one_at_a_time(
+    cache_backend: Settings, clock: FrozenClock
+) -> None:
+    app = create_app(cache_backend, clock)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, client=(CLIENT_IP, 51000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://atrium.test") as c:
+            await register(c, EMAIL)
+
+        statuses = await racing_guesses(app, 50)
+
+        # The guard serialises the attempts: those that arrive while one is being verified
+        # are refused, and the ones judged cannot exceed the threshold before delays start.
+        assert statuses[401] <= THRESHOLD, statuses
+        assert statuses[401] + statuses[429] == 50, statuses
+        await reset_if_shared(app)
+
+
+async def test_the_guard_is_released_after_each_attempt(
+    client: httpx.AsyncClient, ada: str
+) -> None:
+    for _ in range(THRESHOLD - 1):
+        assert (await attempt(client, password=WRONG)).status_code == 401
+
+    assert (await attempt(client)).status_code == 200
+    assert (await attempt(client)).status_code == 200
+
+
+async def reset_if_shared(app: Any) -> None:
+    ctx: AppContext = app.state.ctx
+    if ctx.engine.dialect.name == "postgresql":
+        await reset_database(ctx.engine)

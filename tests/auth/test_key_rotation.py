@@ -146,5 +146,5 @@ def test_a_bad_or_missing_key_file_stops_start_up_naming_it(
         with pytest.raises(ValueError, match=str(path)):
             load_verification_keys(settings.model_copy(update={"auth": auth}))
     auth = AuthSettings(**FAST_ARGON2, verification_keys=[SecretStr("not a key")])
-    with pytest.raises(ValueError, match=r"verification_keys\[0\]"):
+    with pytest.raises(ValueError, match=r"ATRIUM_AUTH__VERIFICATION_KEYS\[0\]"):
         load_verification_keys(settings.model_copy(update={"auth": auth}))

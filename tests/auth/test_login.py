@@ -81,7 +81,16 @@ async def test_login_returns_bearer_token_pair(client: httpx.AsyncClient) -> Non
 
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"access_token", "refresh_token", "token_type", "expires_in"}
+    assert set(body) == {
+        "access_token",
+        "refresh_token",
+        "token_type",
+        "expires_in",
+        "acr",
+        "amr",
+        "auth_time",
+    }
+    assert (body["acr"], body["amr"]) == ("aal1", ["pwd"])
     assert body["token_type"] == "bearer"
     assert body["expires_in"] == 900
     assert isinstance(body["access_token"], str)
@@ -219,17 +228,34 @@ async def test_login_malformed_email_is_401_invalid_credentials(
     assert response.json()["code"] == "invalid_credentials"
 
 
-async def test_login_suspended_user_is_401_invalid_credentials(
-    client: httpx.AsyncClient, ctx: AppContext
-) -> None:
-    created = await register(client, "ada@example.com")
+async def _suspend(ctx: AppContext, user_id: str) -> None:
     async with ctx.sessionmaker() as db:
         await db.execute(
-            update(User).where(User.id == uuid.UUID(created["id"])).values(status="suspended")
+            update(User).where(User.id == uuid.UUID(user_id)).values(status="suspended")
         )
         await db.commit()
 
+
+async def test_login_suspended_user_with_the_right_password_is_403_account_suspended(
+    client: httpx.AsyncClient, ctx: AppContext
+) -> None:
+    created = await register(client, "ada@example.com")
+    await _suspend(ctx, created["id"])
+
     response = await _login(client, "ada@example.com", PASSWORD)
+
+    assert response.status_code == 403
+    assert response.json()["code"] == "account_suspended"
+    assert "access_token" not in response.text
+
+
+async def test_login_suspended_user_with_a_wrong_password_is_401_invalid_credentials(
+    client: httpx.AsyncClient, ctx: AppContext
+) -> None:
+    created = await register(client, "ada@example.com")
+    await _suspend(ctx, created["id"])
+
+    response = await _login(client, "ada@example.com", "not the password at all")
 
     assert response.status_code == 401
     assert response.json()["code"] == "invalid_credentials"
@@ -267,15 +293,20 @@ async def test_login_validation_error_never_echoes_the_password(
 # --- hash upgrades -------------------------------------------------------------------------
 
 
-async def test_login_accepts_a_stored_bcrypt_hash(
+async def test_login_accepts_a_stored_bcrypt_hash_and_rehashes_it(
     client: httpx.AsyncClient, ctx: AppContext
 ) -> None:
     created = await register(client, "ada@example.com")
-    await _set_hash(ctx, created["id"], _bcrypt(PASSWORD.encode()))
+    legacy = _bcrypt(PASSWORD.encode())
+    await _set_hash(ctx, created["id"], legacy)
 
     response = await _login(client, "ada@example.com", PASSWORD)
+    stored = await _stored_hash(ctx, created["id"])
 
     assert response.status_code == 200
+    assert response.json()["access_token"]
+    assert stored != legacy
+    assert stored.startswith("$argon2id$")
 
 
 async def test_login_replaces_a_bcrypt_hash_with_argon2id(

@@ -11,6 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
 from atrium.config import MetricsSettings, Settings
+from atrium.core.clock import FrozenClock
 from tests.factories import PASSWORD, login, register
 
 EMAIL = "ada@example.com"
@@ -111,6 +112,8 @@ async def test_metrics_is_prometheus_text(client: httpx.AsyncClient) -> None:
         "atrium_db_pool_connections_in_use",
         "atrium_db_pool_overflow",
         "atrium_db_pool_size",
+        "atrium_outbox_oldest_pending_age_seconds",
+        "atrium_health_check_up",
     ],
 )
 async def test_metric_family_is_exposed(client: httpx.AsyncClient, family: str) -> None:
@@ -252,6 +255,37 @@ async def test_cache_lookups_are_counted(traffic: Traffic) -> None:
 
 async def test_second_lookup_of_a_principal_is_a_cache_hit(traffic: Traffic) -> None:
     assert traffic.delta("atrium_cache_lookups_total", cache="principal", result="hit") >= 1
+
+
+async def test_outbox_backlog_age_is_zero_when_nothing_is_pending(
+    client: httpx.AsyncClient,
+) -> None:
+    samples = await scrape(client)
+
+    assert value(samples, "atrium_outbox_oldest_pending_age_seconds") == 0
+
+
+async def test_outbox_backlog_age_is_how_late_the_oldest_pending_message_is(
+    client: httpx.AsyncClient, clock: FrozenClock
+) -> None:
+    await register(client, EMAIL)  # queues the verification email, due now
+    clock.advance(seconds=90)
+    await register(client, "grace@example.com")  # due 90 s later: not the oldest
+
+    clock.advance(seconds=30)
+    samples = await scrape(client)
+
+    assert value(samples, "atrium_outbox_messages", state="pending") == 2
+    assert value(samples, "atrium_outbox_oldest_pending_age_seconds") == 120
+
+
+async def test_readiness_outcome_of_each_dependency_is_a_gauge(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/health/ready")).status_code == 200
+
+    samples = await scrape(client)
+
+    assert value(samples, "atrium_health_check_up", check="database") == 1
+    assert value(samples, "atrium_health_check_up", check="storage") == 1
 
 
 # --- protection and off switch --------------------------------------------------------------

@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from atrium.config import AuthSettings, Settings
 from atrium.core.tokens import (
     CLOCK_SKEW_SECONDS,
+    Assurance,
     SigningKey,
     TokenError,
     TokenService,
@@ -34,6 +35,7 @@ from atrium.core.tokens import (
 )
 
 NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
+PWD = Assurance(aal=1, amr=("pwd",), auth_time=int(NOW.timestamp()))
 ISSUER = "https://id.example.test"
 AUDIENCE = "atrium-api"
 TTL = 600
@@ -90,6 +92,9 @@ def valid_claims(**overrides: Any) -> dict[str, Any]:
         "iat": iat,
         "exp": iat + TTL,
         "jti": "jti-0123456789abcdef",
+        "acr": "aal1",
+        "amr": ["pwd"],
+        "auth_time": iat,
     }
     claims.update(overrides)
     return claims
@@ -132,7 +137,7 @@ def service(key: SigningKey) -> TokenService:
 
 @pytest.fixture
 def token(service: TokenService) -> str:
-    return service.issue(user_id=USER_ID, session_id=SESSION_ID, now=NOW)
+    return service.issue(user_id=USER_ID, session_id=SESSION_ID, now=NOW, assurance=PWD)
 
 
 def our_header(key: SigningKey, **changes: Any) -> dict[str, Any]:
@@ -167,8 +172,8 @@ def test_issued_token_carries_issuer_audience_and_client_id(token: str) -> None:
 
 
 def test_each_issued_token_has_a_fresh_jti(service: TokenService) -> None:
-    first = service.issue(user_id=USER_ID, session_id=SESSION_ID, now=NOW)
-    second = service.issue(user_id=USER_ID, session_id=SESSION_ID, now=NOW)
+    first = service.issue(user_id=USER_ID, session_id=SESSION_ID, now=NOW, assurance=PWD)
+    second = service.issue(user_id=USER_ID, session_id=SESSION_ID, now=NOW, assurance=PWD)
 
     assert service.verify(first, now=NOW).jti != service.verify(second, now=NOW).jti
 
@@ -470,7 +475,10 @@ def test_wrong_issuer_is_rejected(key: SigningKey, service: TokenService, iss: A
         service.verify(token, now=NOW)
 
 
-@pytest.mark.parametrize("claim", ["iss", "aud", "sub", "sid", "client_id", "iat", "exp", "jti"])
+@pytest.mark.parametrize(
+    "claim",
+    ["iss", "aud", "sub", "sid", "client_id", "iat", "exp", "jti", "acr", "amr", "auth_time"],
+)
 def test_missing_required_claim_is_rejected(
     key: SigningKey, service: TokenService, claim: str
 ) -> None:
@@ -487,6 +495,43 @@ def test_null_required_claim_is_rejected(
     key: SigningKey, service: TokenService, claim: str
 ) -> None:
     token = pyjwt_sign(key, valid_claims(**{claim: None}))
+
+    with pytest.raises(TokenError):
+        service.verify(token, now=NOW)
+
+
+def test_issued_token_carries_acr_amr_and_auth_time(service: TokenService) -> None:
+    assurance = Assurance(aal=2, amr=("pwd", "otp", "mfa"), auth_time=int(NOW.timestamp()) - 60)
+    token = service.issue(user_id=USER_ID, session_id=SESSION_ID, now=NOW, assurance=assurance)
+
+    payload = jwt.decode(token, options={"verify_signature": False})
+    assert (payload["acr"], payload["amr"], payload["auth_time"]) == (
+        "aal2",
+        ["pwd", "otp", "mfa"],
+        int(NOW.timestamp()) - 60,
+    )
+    assert service.verify(token, now=NOW).assurance == assurance
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"acr": "aal3"},
+        {"acr": 2},
+        {"amr": "pwd"},
+        {"amr": []},
+        {"amr": ["password"]},
+        {"amr": [1]},
+        {"auth_time": "0"},
+        {"auth_time": True},
+        {"auth_time": -1},
+        {"auth_time": int(NOW.timestamp()) + CLOCK_SKEW_SECONDS + 1},
+    ],
+)
+def test_bad_assurance_claims_are_rejected(
+    key: SigningKey, service: TokenService, changes: dict[str, Any]
+) -> None:
+    token = pyjwt_sign(key, valid_claims(**changes))
 
     with pytest.raises(TokenError):
         service.verify(token, now=NOW)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -37,11 +39,20 @@ class Server:
         self.proc, self.base, self.data_dir, self.log = _start(tmp_path, *args, env=env)
 
     def stop(self) -> None:
-        self.proc.terminate()
+        # The whole process group: granian's workers must not outlive the test.
+        _signal_group(self.proc, signal.SIGTERM)
         try:
             self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            _signal_group(self.proc, signal.SIGKILL)
+            self.proc.wait()
         finally:
             self.log.close()
+
+
+def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, sig)
 
 
 def _start(
@@ -68,9 +79,10 @@ def _start(
         stdout=log,
         stderr=subprocess.STDOUT,
         cwd=tmp_path,
+        start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 240  # a loaded CI machine starts slowly
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             log.close()
@@ -81,7 +93,7 @@ def _start(
         except httpx.TransportError:
             pass
         time.sleep(0.2)
-    proc.kill()
+    _signal_group(proc, signal.SIGKILL)
     proc.wait()
     log.close()
     raise AssertionError("server did not become ready:\n" + (tmp_path / "server.log").read_text())

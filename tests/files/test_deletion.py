@@ -14,8 +14,10 @@ from atrium.admin.service import purge_expired
 from atrium.context import AppContext
 from atrium.core.clock import FrozenClock
 from atrium.core.db import unit_of_work
+from atrium.core.jobs import JobContext
 from atrium.core.storage import LocalStorage
 from atrium.errors import AppError
+from atrium.privacy.jobs import erase_due_accounts
 from tests.factories import PASSWORD, login, signed_in, signed_in_as
 from tests.files.test_files import PDF
 from tests.images import image_bytes
@@ -75,7 +77,7 @@ def fail_audit(monkeypatch: pytest.MonkeyPatch, module: str, action: str) -> Non
 
 
 async def test_account_deletion_deletes_every_object(
-    client: httpx.AsyncClient, ctx: AppContext
+    client: httpx.AsyncClient, ctx: AppContext, clock: FrozenClock
 ) -> None:
     auth = await signed_in(client, "leaving@example.com")
     keep = await signed_in(client, "staying@example.com")
@@ -88,10 +90,14 @@ async def test_account_deletion_deletes_every_object(
         "DELETE", "/api/v1/users/me", json={"password": PASSWORD}, headers=auth
     )
 
-    assert response.status_code == 204
+    assert response.status_code == 202
+    staying_id = (await client.get("/api/v1/users/me", headers=keep)).json()["id"]
+    assert await stored_keys(ctx) == kept  # kept during the grace period
+    clock.advance(days=30)
+    context = JobContext(ctx.settings, ctx.clock, ctx.engine, ctx.sessionmaker, {})
+    assert await erase_due_accounts(context, ctx.storage) == 1
     remaining = await stored_keys(ctx)
     assert len(remaining) == 3 + 2
-    staying_id = (await client.get("/api/v1/users/me", headers=keep)).json()["id"]
     assert all(staying_id in key for key in remaining)
 
 
@@ -101,7 +107,8 @@ async def test_failed_account_deletion_keeps_every_object(
     auth = await signed_in(client)
     await populate(client, auth)
     before = await stored_keys(ctx)
-    fail_audit(monkeypatch, "atrium.users.service", "user.deleted_self")
+    ctx.settings.privacy.deletion_grace_days = 0  # erased in the request
+    fail_audit(monkeypatch, "atrium.account.erasure", "user.erased")
 
     response = await client.request(
         "DELETE", "/api/v1/users/me", json={"password": PASSWORD}, headers=auth
@@ -109,8 +116,8 @@ async def test_failed_account_deletion_keeps_every_object(
 
     assert response.status_code == 409
     assert await stored_keys(ctx) == before
-    # The session's access token was revoked before the rollback (existing behaviour of
-    # delete_account); a new login sees the files still there.
+    # The session's access token was revoked before the rollback (the revocation is
+    # published before the commit); a new login sees the files still there.
     tokens = await login(client, "ada@example.com")
     again = {"Authorization": f"Bearer {tokens['access_token']}"}
     assert len((await client.get("/api/v1/files", headers=again)).json()["items"]) == 2
@@ -219,7 +226,7 @@ async def test_rolled_back_avatar_change_keeps_the_old_avatar(
         headers=auth,
     )
     before = await stored_keys(ctx)
-    fail_audit(monkeypatch, "atrium.profiles.service", "profile.avatar_changed")
+    fail_audit(monkeypatch, "atrium.profiles.avatars", "profile.avatar_changed")
 
     response = await client.put(
         "/api/v1/users/me/avatar",

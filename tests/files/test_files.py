@@ -91,6 +91,13 @@ async def test_type_not_allowed_is_415(client: httpx.AsyncClient, data: bytes) -
 
     assert response.status_code == 415
     assert response.json()["code"] == "file_type_not_allowed"
+    (error,) = response.json()["errors"]
+    assert error["loc"] == ["body", "file"]
+    assert error["msg"] in (
+        "the type of the content is not recognised",
+        "image/bmp is not an allowed type",
+        "application/x-msdownload is not an allowed type",
+    )
     assert (await client.get(FILES, headers=auth)).json()["items"] == []
 
 
@@ -215,12 +222,13 @@ async def test_list_is_paginated_newest_first(
     assert pages == 3
 
 
-async def test_bad_cursor_is_422(client: httpx.AsyncClient) -> None:
+async def test_bad_cursor_is_400(client: httpx.AsyncClient) -> None:
     auth = await signed_in(client)
 
     response = await client.get(FILES, params={"cursor": "garbage!"}, headers=auth)
 
-    assert response.status_code == 422
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_cursor"
 
 
 async def test_uploads_are_rate_limited_per_account(

@@ -47,8 +47,14 @@ class TcpProxy:
         writer.close()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up_reader, up_writer = await asyncio.open_connection(*self.target)
-        self.writers |= {writer, up_writer}
+        self.writers.add(writer)
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            self.writers.discard(writer)
+            writer.transport.abort()
+            return
+        self.writers.add(up_writer)
         await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
 
     async def restore(self) -> None:
@@ -57,6 +63,8 @@ class TcpProxy:
     async def cut(self) -> None:
         assert self.server is not None
         self.server.close()
+        for _ in range(3):  # let connections accepted just before the close register
+            await asyncio.sleep(0)
         for writer in self.writers:
             writer.transport.abort()
         self.writers.clear()
@@ -90,7 +98,11 @@ async def proxied_client(
             yield client, proxy
         if proxy.server is None or not proxy.server.is_serving():
             await proxy.restore()
-        await reset_database(app.state.ctx.engine)
+    # After the lifespan: its background workers and jobs no longer write while the
+    # tables are truncated (a TRUNCATE inside it deadlocked with them).
+    engine = app.state.ctx.engine
+    await reset_database(engine)
+    await engine.dispose()
     with contextlib.suppress(Exception):
         await proxy.cut()
 

@@ -20,6 +20,7 @@ from atrium.mail.transport import SmtpTransport
 from atrium.mail.worker import MailWorker, backoff_seconds
 from atrium.models import OutboxStatus
 from tests.conftest import Database
+from tests.dispatch import dispatch
 from tests.factories import PASSWORD, login, register
 from tests.mailbox import SmtpSink, free_port, outbox, smtp_settings, smtp_worker
 
@@ -389,6 +390,7 @@ async def test_locale_set_later_applies_to_the_next_emails(
         json={"current_password": PASSWORD, "new_password": "otra contraseña muy larga"},
         headers=auth,
     )
+    await dispatch(ctx)  # the notice follows from the password.changed event
     await smtp_worker(ctx, smtp_server.port).drain()
 
     subjects = {str(m.message["Subject"]) for m in smtp_server.received}

@@ -16,6 +16,15 @@ CONTEXT = {
     "minutes": 15,
     "email": "ada@example.com",
     "new_email": "ada@new.example",
+    "title": "Your account was re-activated",
+    "body": "You can sign in again.",
+    "name": "CI <deploy>",
+    "prefix": "atr_pat_3xAmPle3",
+    "scopes": "users:read",
+    "provider": "GitHub",
+    "factor_name": "Phone <b>",
+    "remaining": 9,
+    "device": "Firefox on Linux <b>",
 }
 
 

@@ -75,12 +75,20 @@ async def test_tiny_image_is_accepted(client: httpx.AsyncClient) -> None:
 
 
 @pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP", "GIF"])
-async def test_every_accepted_format(client: httpx.AsyncClient, fmt: str) -> None:
+async def test_every_accepted_format_is_stored_as_square_webp_in_every_size(
+    client: httpx.AsyncClient, fmt: str
+) -> None:
     auth = await signed_in(client)
 
-    response = await upload(client, auth, image_bytes(fmt, (50, 50)), name="x.bin")
+    response = await upload(client, auth, image_bytes(fmt, (50, 40)), name="x.bin")
 
     assert response.status_code == 200, response.text
+    urls = response.json()["avatar"]
+    assert set(urls) == {"64", "256", "512"}
+    for size, url in urls.items():
+        image = decoded((await fetch(client, url)).content)
+        assert image.format == "WEBP"
+        assert image.size == (int(size), int(size))
 
 
 async def test_gps_and_exif_are_stripped(client: httpx.AsyncClient) -> None:
@@ -350,7 +358,7 @@ async def test_image_work_runs_off_the_event_loop(
 ) -> None:
     import threading
 
-    from atrium.profiles import service
+    from atrium.profiles import avatars as service
 
     seen: list[bool] = []
     real = service.process_avatar

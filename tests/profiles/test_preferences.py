@@ -27,7 +27,8 @@ DEFAULTS = {
         "product_updates": {"email": False, "in_app": False},
     },
     "accessibility": {"reduced_motion": False, "high_contrast": False, "font_scale": 1.0},
-    "schema_version": 1,
+    "privacy": {"activity_tracking": True},
+    "schema_version": 2,
 }
 
 
@@ -154,4 +155,4 @@ async def test_an_old_row_reads_with_defaults_for_keys_added_since(
     assert body["accessibility"] == DEFAULTS["accessibility"]
     assert "legacy_flag" not in body
     # The next write stores the current version.
-    assert (await client.patch(PREFS, json={}, headers=auth)).json()["schema_version"] == 1
+    assert (await client.patch(PREFS, json={}, headers=auth)).json()["schema_version"] == 2

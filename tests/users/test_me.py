@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -244,13 +245,14 @@ async def test_delete_me_without_body_is_422(
     assert await db_user(ctx, account["user"]["id"]) is not None
 
 
-async def test_delete_me_with_right_password_is_204(
-    client: httpx.AsyncClient, account: dict[str, Any]
+async def test_delete_me_with_right_password_is_202_with_the_erasure_date(
+    client: httpx.AsyncClient, account: dict[str, Any], ctx: AppContext
 ) -> None:
     response = await delete_me(client, account["auth"], {"password": PASSWORD})
 
-    assert response.status_code == 204
-    assert response.content == b""
+    assert response.status_code == 202
+    due = response.json()["deletion_due_at"].replace("Z", "+00:00")
+    assert datetime.fromisoformat(due) == ctx.clock.now() + timedelta(days=30)
 
 
 @pytest.fixture
@@ -258,7 +260,7 @@ async def deleted(client: httpx.AsyncClient, account: dict[str, Any]) -> dict[st
     """``account`` after a successful DELETE /users/me (its principal was cached first)."""
     assert (await client.get(ME, headers=account["auth"])).status_code == 200
     response = await delete_me(client, account["auth"], {"password": PASSWORD})
-    assert response.status_code == 204
+    assert response.status_code == 202
     return account
 
 
@@ -271,15 +273,16 @@ async def test_deleted_accounts_access_token_is_401_at_once(
     assert response.json()["code"] == "invalid_token"
 
 
-async def test_deleted_account_cannot_log_in(
+async def test_deleted_account_can_only_cancel_the_deletion_at_login(
     client: httpx.AsyncClient, deleted: dict[str, Any]
 ) -> None:
     response = await client.post(
         "/api/v1/auth/login", data={"username": EMAIL, "password": PASSWORD}
     )
 
-    assert response.status_code == 401
-    assert response.json()["code"] == "invalid_credentials"
+    assert response.status_code == 403
+    assert response.json()["code"] == "account_deletion_pending"
+    assert "access_token" not in response.json()
 
 
 async def test_deleted_accounts_refresh_token_is_401(
@@ -293,11 +296,13 @@ async def test_deleted_accounts_refresh_token_is_401(
     assert response.json()["code"] == "invalid_refresh_token"
 
 
-async def test_deleted_account_leaves_no_session_rows(
+async def test_deleted_account_is_hidden_until_its_erasure(
     ctx: AppContext, deleted: dict[str, Any]
 ) -> None:
-    assert await session_rows(ctx, deleted["user"]["id"]) == 0
-    assert await db_user(ctx, deleted["user"]["id"]) is None
+    user = await db_user(ctx, deleted["user"]["id"])
+    assert user is not None
+    assert user.deleted_at == ctx.clock.now()
+    assert user.deletion_due_at == ctx.clock.now() + timedelta(days=30)
 
 
 async def test_deleted_accounts_other_sessions_are_401(

@@ -26,14 +26,17 @@ from atrium.config import Settings
 from atrium.context import AppContext
 from atrium.core.cache import Cache, CacheError, MemoryCache, RedisCache
 from atrium.core.clock import FrozenClock
-from atrium.core.db import unit_of_work
+from atrium.core.db import before_commit, unit_of_work
 from atrium.main import create_app
 from tests.conftest import Database, QueryCounter, reset_database
 from tests.factories import login, register
+from tests.ui.conftest import post_form as browser_post_form
+from tests.ui.conftest import sign_in as browser_sign_in
 
 REDIS_URL = os.environ.get("ATRIUM_TEST_REDIS_URL")
 ME = "/api/v1/users/me"
 EMAIL = "ada@example.com"
+COOKIE = "__Host-atrium_session"
 
 
 def bearer(tokens: dict[str, Any]) -> dict[str, str]:
@@ -327,18 +330,51 @@ async def test_get_me_works_when_every_cache_operation_fails(
     assert response.json()["id"] == created["id"]
 
 
-async def test_logged_out_session_is_refused_while_the_cache_is_down(
+async def test_a_logout_that_cannot_be_published_answers_503_and_changes_nothing(
     client: httpx.AsyncClient, ctx: AppContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Other nodes may hold the session in the shared cache: a revocation that cannot be
+    announced there is not made (and not reported done)."""
     await register(client, EMAIL)
     auth = bearer(await login(client, EMAIL))
-    for name in ("get_many", "set", "set_many", "add", "delete"):
-        monkeypatch.setattr(ctx.cache, name, _raise_cache_error)
+    with monkeypatch.context() as down:
+        for name in ("get_many", "set", "set_many", "add", "delete", "delete_if"):
+            down.setattr(ctx.cache, name, _raise_cache_error)
+
+        response = await client.post("/api/v1/auth/logout", headers=auth)
+
+        assert response.status_code == 503
+        assert response.json()["code"] == "service_unavailable"
+        assert "retry-after" in response.headers
+        assert (await client.get(ME, headers=auth)).status_code == 200  # not revoked
 
     assert (await client.post("/api/v1/auth/logout", headers=auth)).status_code == 204
-    response = await client.get(ME, headers=auth)
+    assert (await client.get(ME, headers=auth)).status_code == 401
 
-    assert response.status_code == 401
+
+async def test_a_revocation_whose_commit_fails_leaves_the_session_working(
+    client: httpx.AsyncClient, ctx: AppContext
+) -> None:
+    """The pending marker written before the commit is withdrawn when the commit fails."""
+    await register(client, EMAIL)
+    tokens = await login(client, EMAIL)
+    assert (await client.get(ME, headers=bearer(tokens))).status_code == 200  # cached
+    sid = uuid.UUID(session_id(ctx, tokens))
+
+    async def failing_commit() -> None:
+        raise RuntimeError("the commit failed")
+
+    async def revoke() -> None:
+        async with unit_of_work(ctx.sessionmaker) as db:
+            assert await SessionRepository(db).revoke_session(sid, ctx.clock.now(), "test")
+            ctx.principals.revoke_on_commit(db, [sid])
+            before_commit(db, failing_commit)  # runs after the marker was written
+
+    with pytest.raises(RuntimeError):
+        await revoke()
+
+    assert (await ctx.cache.get_many([f"sess:{sid}"])) == [None]  # marker withdrawn
+    assert (await client.get(ME, headers=bearer(tokens))).status_code == 200
 
 
 # --- the cache backends ------------------------------------------------------------------
@@ -552,3 +588,66 @@ async def test_concurrent_requests_of_a_cold_session_share_one_database_load(
 
     assert {r.status_code for r in responses} == {200}
     assert queries.count == COLD, queries.statements
+
+
+# --- browser sessions (the hosted pages' cookie) -------------------------------------------
+
+
+async def _signed_in_browser(app: Any, stack: AsyncExitStack) -> httpx.AsyncClient:
+    """A browser-like client of ``app`` (HTTPS, so the ``__Host-`` cookie is kept) signed
+    in on the hosted /login page."""
+    transport = httpx.ASGITransport(app=app, client=("198.51.100.20", 52000))
+    browser = await stack.enter_async_context(
+        httpx.AsyncClient(transport=transport, base_url="https://atrium.test")
+    )
+    await browser_sign_in(browser, EMAIL)
+    return browser
+
+
+@pytest.mark.skipif(not REDIS_URL, reason="set ATRIUM_TEST_REDIS_URL to test a shared Redis cache")
+async def test_browser_session_revoked_on_one_node_is_refused_at_once_on_another_sharing_redis(
+    settings: Settings, serve: Callable[..., Awaitable[Started]]
+) -> None:
+    if not settings.redis.url:
+        pytest.skip("this backend uses the in-process cache; Redis is configured for postgresql")
+    _, node_a = await serve()
+    app_b, _ = await serve()
+    await register(node_a, EMAIL)
+    async with AsyncExitStack() as stack:
+        page_b = await _signed_in_browser(app_b, stack)
+        assert (await page_b.get("/account")).status_code == 200  # warms B's cache
+        with count_statements(app_b.state.ctx.engine) as counter:
+            assert (await page_b.get("/account")).status_code == 200
+        assert not any("refresh_token" in s for s in counter.statements)  # from the cache
+
+        auth = bearer(await login(node_a, EMAIL))
+        sessions = (await node_a.get(f"{ME}/sessions", headers=auth)).json()
+        (cookie_session,) = [s for s in sessions if s["user_agent"] != "pytest"]
+        revoked = await node_a.delete(f"{ME}/sessions/{cookie_session['id']}", headers=auth)
+        assert revoked.status_code == 204
+        response = await page_b.get("/account")
+
+    assert response.status_code == 303
+    assert response.headers["location"] == "/login?next=%2Faccount"
+
+
+async def test_browser_session_revoked_on_another_worker_is_refused_within_the_cache_lifetime(
+    settings: Settings,
+    fake_monotonic: FakeMonotonic,
+    serve: Callable[..., Awaitable[Started]],
+) -> None:
+    app_a, worker_a = await serve()
+    app_b, _ = await serve()
+    await register(worker_a, EMAIL)
+    async with AsyncExitStack() as stack:
+        page_a = await _signed_in_browser(app_a, stack)
+        assert (await page_a.get("/account")).status_code == 200  # cached on A
+        page_b = await _signed_in_browser(app_b, stack)
+        page_b.cookies.set(COOKIE, page_a.cookies[COOKIE], domain="atrium.test")
+        signed_out = await browser_post_form(page_b, "/account", "/logout", {})
+        assert signed_out.headers["location"] == "/login?done=logged_out"
+
+        fake_monotonic.advance(settings.auth.principal_cache_ttl_seconds + 0.1)
+        response = await page_a.get("/account")
+
+    assert response.status_code == 303

@@ -8,6 +8,7 @@ import pytest
 
 from atrium.context import AppContext
 from atrium.core.clock import FrozenClock
+from tests.dispatch import dispatch
 from tests.factories import PASSWORD, login, register
 from tests.mailbox import outbox, queued_token
 
@@ -127,6 +128,7 @@ async def test_reset_queues_a_password_changed_notice(
     token = await _reset_token(client, ctx, "ada@example.com")
 
     await _reset(client, token)
+    await dispatch(ctx)  # the notice follows from the password.reset event
 
     [notice] = await outbox(ctx, "password_changed")
     assert notice.to_address == "ada@example.com"
@@ -154,6 +156,9 @@ async def test_reset_applies_the_password_policy_and_keeps_the_token(
 
     assert weak.status_code == 422
     assert weak.json()["code"] == "weak_password"
+    # The field of the reset request, not the registration's.
+    assert [e["loc"] for e in weak.json()["errors"]] == [["body", "new_password"]]
+    await dispatch(ctx)
     assert await outbox(ctx, "password_changed") == []
     assert (await _reset(client, token)).status_code == 204
 
@@ -246,6 +251,7 @@ async def test_password_change_queues_a_notice(client: httpx.AsyncClient, ctx: A
     )
 
     assert response.status_code == 204
+    await dispatch(ctx)  # the notice follows from the password.changed event
     [notice] = await outbox(ctx, "password_changed")
     assert notice.to_address == "ada@example.com"
 
@@ -263,6 +269,7 @@ async def test_refused_password_change_queues_no_notice(
     )
 
     assert response.status_code == 403
+    await dispatch(ctx)
     assert await outbox(ctx, "password_changed") == []
 
 
@@ -280,3 +287,53 @@ async def test_forgot_is_rate_limited_per_address_known_or_not(
     assert refused.json()["code"] == "rate_limited"
     assert "Retry-After" in refused.headers
     assert (await _forgot(client, "other@example.com")).status_code == 202
+
+
+# --- deleted accounts ----------------------------------------------------------------------
+
+
+async def _soft_delete(ctx: AppContext, email: str) -> None:
+    from datetime import UTC, datetime
+
+    from sqlalchemy import update
+
+    from atrium.models import User
+
+    async with ctx.sessionmaker() as db, db.begin():
+        await db.execute(
+            update(User).where(User.email == email).values(deleted_at=datetime.now(UTC))
+        )
+
+
+async def test_forgot_for_a_deleted_account_sends_nothing(
+    client: httpx.AsyncClient, ctx: AppContext
+) -> None:
+    await register(client, "ada@example.com")
+    await _soft_delete(ctx, "ada@example.com")
+
+    assert (await _forgot(client, "ada@example.com")).status_code == 202
+    assert await outbox(ctx, "reset_password") == []
+
+
+@pytest.mark.parametrize("state", ["deleted", "suspended"])
+async def test_a_reset_link_of_an_account_deleted_or_suspended_since_is_refused(
+    client: httpx.AsyncClient, ctx: AppContext, state: str
+) -> None:
+    from sqlalchemy import update
+
+    from atrium.models import User
+
+    await register(client, "ada@example.com")
+    token = await _reset_token(client, ctx, "ada@example.com")
+    if state == "deleted":
+        await _soft_delete(ctx, "ada@example.com")
+    else:
+        async with ctx.sessionmaker() as db, db.begin():
+            await db.execute(update(User).values(status="suspended"))
+
+    response = await _reset(client, token)
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_token"
+    await dispatch(ctx)
+    assert await outbox(ctx, "password_changed") == []

@@ -13,7 +13,7 @@ from tests.mailbox import queued_token
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
-    auth = settings.auth.model_copy(update={"unverified_allowed_actions": ["sessions:read"]})
+    auth = settings.auth.model_copy(update={"unverified_allowed_actions": ["own_sessions.read"]})
     return settings.model_copy(update={"auth": auth})
 
 
@@ -51,3 +51,23 @@ async def test_verified_account_may_do_everything(
     response = await client.patch("/api/v1/users/me", json={"full_name": "Ada"}, headers=auth)
 
     assert response.status_code == 200
+
+
+def test_unverified_actions_cannot_be_mistaken_for_permissions() -> None:
+    from atrium.config import UnverifiedAction
+    from atrium.rbac.permissions import PERMISSIONS
+
+    # Every permission is "<resource>:<action>"; no unverified-account action has a colon.
+    assert all(":" in permission for permission in PERMISSIONS)
+    assert not any(":" in action.value for action in UnverifiedAction)
+    assert not {action.value for action in UnverifiedAction} & set(PERMISSIONS)
+
+
+def test_earlier_spellings_of_the_actions_are_still_read() -> None:
+    from atrium.config import AuthSettings, UnverifiedAction
+
+    auth = AuthSettings(unverified_allowed_actions=["sessions:revoke", "own_account.update"])
+    assert auth.unverified_allowed_actions == [
+        UnverifiedAction.revoke_own_sessions,
+        UnverifiedAction.update_own_account,
+    ]

@@ -8,9 +8,9 @@ from typing import Any
 import httpx
 import pytest
 
+from atrium.auth.dependencies import VerifiedUser
 from atrium.context import AppContext
 from atrium.core.clock import FrozenClock
-from atrium.verification.dependencies import VerifiedUser
 from tests.factories import login, register, signed_in
 from tests.mailbox import outbox, queued_token
 

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-from atrium.errors import AppError, Conflict, NotFound
-
-
-class UserNotFound(NotFound):
-    code = "user_not_found"
-    title = "User not found"
+from atrium.errors import AppError, Conflict
+from atrium.users.exceptions import UserNotFound as UserNotFound
 
 
 class UserNotDeleted(Conflict):

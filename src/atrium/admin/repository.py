@@ -21,7 +21,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from atrium.models import AuthSession, User, UserRole
+from atrium.models import User, UserRole
+from atrium.users.repository import UserRepository
 
 SORT_COLUMNS: dict[str, Any] = {
     "created_at": User.created_at,
@@ -189,26 +190,25 @@ class AdminUserRepository:
             )
 
     async def revoke_sessions_of(
-        self, user_ids: Sequence[uuid.UUID], now: datetime, reason: str
+        self,
+        user_ids: Sequence[uuid.UUID],
+        now: datetime,
+        reason: str,
+        actor: uuid.UUID | None = None,
     ) -> list[uuid.UUID]:
         """Revoke every live session of ``user_ids`` in one statement; the session ids."""
-        if not user_ids:
-            return []
-        result = await self.db.execute(
-            update(AuthSession)
-            .where(AuthSession.user_id.in_(list(user_ids)), AuthSession.revoked_at.is_(None))
-            .values(revoked_at=now, revoked_reason=reason)
-            .returning(AuthSession.id)
-            .execution_options(synchronize_session=False)
-        )
-        return list(result.scalars())
+        return await UserRepository(self.db).revoke_sessions(user_ids, now, reason, actor=actor)
 
     async def expired_deleted(self, before: datetime, limit: int) -> list[uuid.UUID]:
         return list(
             (
                 await self.db.execute(
                     select(User.id)
-                    .where(User.deleted_at.is_not(None), User.deleted_at < before)
+                    .where(
+                        User.deleted_at.is_not(None),
+                        User.deleted_at < before,
+                        User.deletion_due_at.is_(None),
+                    )
                     .order_by(User.deleted_at)
                     .limit(limit)
                 )

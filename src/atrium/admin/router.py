@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
+from atrium.admin.dependencies import BulkCaller, SessionsRevoke, UsersDelete, UsersRead, UsersWrite
 from atrium.admin.exceptions import (
     BulkActionFailed,
     RetentionExpired,
@@ -29,8 +29,8 @@ from atrium.admin.service import AdminService
 from atrium.context import Ctx
 from atrium.core.db import DbSession
 from atrium.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, InvalidCursor, Page
+from atrium.core.params import UtcDatetime
 from atrium.errors import InvalidToken, NotAuthenticated, ValidationFailed, problem_responses
-from atrium.rbac.dependencies import Authorized, require
 from atrium.rbac.exceptions import (
     EscalationRefused,
     LastSuperadmin,
@@ -49,7 +49,7 @@ _AUTH = (NotAuthenticated, InvalidToken, PermissionDenied)
     responses=problem_responses(*_AUTH, InvalidCursor, ValidationFailed),
 )
 async def list_users(
-    _: Annotated[Authorized, require("users:read")],
+    _: UsersRead,
     db: DbSession,
     ctx: Ctx,
     q: Annotated[
@@ -61,8 +61,8 @@ async def list_users(
         AccountStatus | None, Query(description="Default: every account not deleted.")
     ] = None,
     email_verified: bool | None = None,
-    created_after: Annotated[datetime | None, Query(description="Inclusive.")] = None,
-    created_before: Annotated[datetime | None, Query(description="Exclusive.")] = None,
+    created_after: Annotated[UtcDatetime | None, Query(description="Inclusive.")] = None,
+    created_before: Annotated[UtcDatetime | None, Query(description="Exclusive.")] = None,
     sort: UserSort = UserSort.created_at_desc,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     cursor: Annotated[str | None, Query(max_length=1024)] = None,
@@ -87,7 +87,7 @@ async def list_users(
 )
 async def bulk_action(
     body: BulkRequest,
-    caller: Annotated[Authorized, require()],
+    caller: BulkCaller,
     db: DbSession,
     ctx: Ctx,
 ) -> BulkResponse:
@@ -97,11 +97,13 @@ async def bulk_action(
 
 
 @router.get(
-    "/{user_id}", response_model=AdminUserRead, responses=problem_responses(*_AUTH, UserNotFound)
+    "/{user_id:uuid}",
+    response_model=AdminUserRead,
+    responses=problem_responses(*_AUTH, UserNotFound),
 )
 async def get_user(
     user_id: uuid.UUID,
-    _: Annotated[Authorized, require("users:read")],
+    _: UsersRead,
     db: DbSession,
     ctx: Ctx,
 ) -> AdminUserRead:
@@ -110,7 +112,7 @@ async def get_user(
 
 
 @router.patch(
-    "/{user_id}",
+    "/{user_id:uuid}",
     response_model=AdminUserRead,
     responses=problem_responses(
         *_AUTH, EscalationRefused, UserNotFound, UserDeleted, LastSuperadmin, ValidationFailed
@@ -119,7 +121,7 @@ async def get_user(
 async def update_user(
     user_id: uuid.UUID,
     body: AdminUserUpdate,
-    caller: Annotated[Authorized, require("users:write")],
+    caller: UsersWrite,
     db: DbSession,
     ctx: Ctx,
 ) -> AdminUserRead:
@@ -128,13 +130,13 @@ async def update_user(
 
 
 @router.post(
-    "/{user_id}/sessions/revoke",
+    "/{user_id:uuid}/sessions/revoke",
     response_model=SessionsRevoked,
     responses=problem_responses(*_AUTH, EscalationRefused, UserNotFound),
 )
 async def revoke_sessions(
     user_id: uuid.UUID,
-    caller: Annotated[Authorized, require("sessions:revoke")],
+    caller: SessionsRevoke,
     db: DbSession,
     ctx: Ctx,
 ) -> SessionsRevoked:
@@ -143,14 +145,14 @@ async def revoke_sessions(
 
 
 @router.delete(
-    "/{user_id}",
+    "/{user_id:uuid}",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
     responses=problem_responses(*_AUTH, EscalationRefused, UserNotFound, LastSuperadmin),
 )
 async def delete_user(
     user_id: uuid.UUID,
-    caller: Annotated[Authorized, require("users:delete")],
+    caller: UsersDelete,
     db: DbSession,
     ctx: Ctx,
 ) -> Response:
@@ -161,7 +163,7 @@ async def delete_user(
 
 
 @router.post(
-    "/{user_id}/restore",
+    "/{user_id:uuid}/restore",
     response_model=AdminUserRead,
     responses=problem_responses(
         *_AUTH, EscalationRefused, UserNotFound, UserNotDeleted, RetentionExpired
@@ -169,7 +171,7 @@ async def delete_user(
 )
 async def restore_user(
     user_id: uuid.UUID,
-    caller: Annotated[Authorized, require("users:delete")],
+    caller: UsersDelete,
     db: DbSession,
     ctx: Ctx,
 ) -> AdminUserRead:

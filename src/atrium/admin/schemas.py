@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from atrium.core.schemas import RequestModel
 
@@ -51,8 +51,8 @@ class AdminUserUpdate(RequestModel):
     """Fields an administrator may change. Suspending revokes every session at once."""
 
     status: Literal["active", "suspended"] | None = None
-    email_verified: bool | None = None
-    profile_verified: bool | None = Field(default=None, description="The verified badge.")
+    email_verified: StrictBool | None = None
+    profile_verified: StrictBool | None = Field(default=None, description="The verified badge.")
     full_name: str | None = Field(default=None, max_length=200)
 
 
@@ -71,9 +71,30 @@ class BulkAction(StrEnum):
 class BulkRequest(RequestModel):
     """One action on up to 1000 accounts, all or nothing."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            # `role` with the role actions, and only with them (what the validator checks).
+            "anyOf": [
+                {
+                    "properties": {
+                        "action": {"enum": ["add_role", "remove_role"]},
+                        "role": {"type": "string"},
+                    },
+                    "required": ["role"],
+                },
+                {
+                    "properties": {
+                        "action": {"enum": ["suspend", "activate", "delete"]},
+                        "role": {"type": "null"},
+                    }
+                },
+            ]
+        }
+    )
+
     ids: list[uuid.UUID] = Field(min_length=1, max_length=1000)
     action: BulkAction
-    role: str | None = Field(default=None, max_length=64)
+    role: str | None = Field(default=None, min_length=1, max_length=64)
 
     @model_validator(mode="after")
     def _role_iff_role_action(self) -> BulkRequest:

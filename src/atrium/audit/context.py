@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from atrium.core.client import client_from_scope
 from atrium.core.middleware import current_scope
 
 
@@ -26,15 +27,10 @@ def current_request_meta() -> RequestMeta:
     scope = current_scope.get()
     if scope is None:
         return RequestMeta()
-    client = scope.get("client")
-    user_agent = None
-    for name, value in scope.get("headers", ()):
-        if name == b"user-agent":
-            user_agent = value.decode("latin-1")[:512]
-            break
+    client = client_from_scope(scope)
     state = scope.get("state") or {}
     return RequestMeta(
-        ip_address=client[0] if client else None,
-        user_agent=user_agent,
+        ip_address=client.ip_address,
+        user_agent=client.user_agent,
         request_id=state.get("request_id"),
     )

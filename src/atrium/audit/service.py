@@ -25,6 +25,9 @@ from typing import Any, Final
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from atrium.audit.context import current_request_meta
+from atrium.audit.repository import AuditFilter, AuditRepository
+from atrium.audit.schemas import AuditEventRead, SecurityEventRead
+from atrium.core.pagination import CursorCodec, CursorField, Page
 from atrium.models import AuditEvent
 
 ACTIONS: Final[dict[str, str]] = {
@@ -41,6 +44,14 @@ ACTIONS: Final[dict[str, str]] = {
     "user.email_changed": "The email address was changed.",
     "user.updated": "The owner changed account fields.",
     "user.deleted_self": "The owner deleted the account.",
+    "user.export_requested": "An export of the account's data was requested (by its owner or"
+    " an admin with users:export; details.export_id).",
+    "user.export_downloaded": "An export of the account's data was downloaded.",
+    "user.deletion_requested": "The owner asked for the account's deletion; details.due_at is"
+    " when it is erased.",
+    "user.deletion_cancelled": "The owner cancelled the deletion of the account.",
+    "user.erased": "The account was erased for good (grace period over, or purge of a"
+    " soft-deleted account); its audit events now name a pseudonym.",
     "session.revoked": "A session was revoked (by its owner or an admin).",
     "admin.user_updated": "An admin changed an account.",
     "admin.user_suspended": "An admin suspended an account; its sessions were revoked.",
@@ -49,6 +60,7 @@ ACTIONS: Final[dict[str, str]] = {
     "admin.user_restored": "An admin restored a soft-deleted account.",
     "admin.sessions_revoked": "An admin revoked every session of an account.",
     "admin.user_purged": "A soft-deleted account was removed for good after retention.",
+    "admin.users_imported": "Accounts were imported from a file (details: format and counts).",
     "profile.updated": "The owner changed profile fields or privacy settings.",
     "profile.verified": "A moderator set the profile's verified badge.",
     "profile.unverified": "A moderator removed the profile's verified badge.",
@@ -62,7 +74,53 @@ ACTIONS: Final[dict[str, str]] = {
     "role.deleted": "A role was deleted.",
     "role.granted": "A role was given to an account.",
     "role.revoked": "A role was taken from an account.",
+    "auth.step_up": "The user authenticated again in a live session (step-up); details.method"
+    " says with what.",
+    "auth.mfa_failed": "A wrong second factor was given at login or step-up; details.method.",
+    "mfa.factor_added": "A second factor was verified and added to the account.",
+    "mfa.factor_removed": "A second factor was removed; details.mfa_disabled when it was the"
+    " last one.",
+    "mfa.recovery_codes_generated": "A new set of recovery codes replaced the previous one.",
+    "mfa.recovery_code_used": "A recovery code was used; details.remaining codes are left.",
+    "mfa.trusted_device_added": "A device was trusted to skip the second factor.",
+    "mfa.trusted_device_removed": "A trusted device was revoked.",
+    "admin.mfa_reset": "An admin removed every second factor of an account.",
+    "notification.broadcast": "An administrator sent a notice to every account or a role.",
+    "api_key.created": "The owner created an API key (details: id, name, prefix, scopes).",
+    "api_key.revoked": "The owner revoked one of their API keys.",
+    "admin.api_key_revoked": "An admin revoked an account's API key.",
+    "passkey.added": "The owner registered a passkey (details: id, name, aaguid).",
+    "passkey.renamed": "The owner renamed a passkey.",
+    "passkey.removed": "The owner deleted a passkey.",
+    "social.identity_linked": "An external identity was linked to an account (details.how).",
+    "social.identity_unlinked": "The owner removed a linked external identity.",
+    "identity_provider.created": "An identity provider was added through the admin API.",
+    "identity_provider.updated": "An identity provider's configuration was changed.",
+    "identity_provider.deleted": "An identity provider was removed.",
+    "webhook.created": "A webhook endpoint was added (details: url, event types).",
+    "webhook.updated": "A webhook endpoint's URL, event types, description or state changed.",
+    "webhook.deleted": "A webhook endpoint was removed with its delivery log.",
+    "webhook.secret_rotated": "A webhook endpoint's signing secret was replaced (details: "
+    "until when the previous one still signs).",
+    "webhook.disabled": "A webhook endpoint was disabled after consecutive failed deliveries.",
+    "webhook.delivery_retried": "An administrator queued a webhook delivery again.",
+    "webhook.tested": "An administrator sent a test message to a webhook endpoint.",
 }
+
+
+def register_actions(actions: Mapping[str, str]) -> None:
+    """Add an application's audit actions (name -> description) to :data:`ACTIONS`.
+    Idempotent for the same descriptions.
+
+    Raises:
+        ValueError: a name is already registered with another description.
+    """
+    for name, description in actions.items():
+        known = ACTIONS.get(name)
+        if known is not None and known != description:
+            raise ValueError(f"audit action {name!r} is already registered")
+    ACTIONS.update(actions)
+
 
 _SECRET_NAME = re.compile(r"pass|hash|token|secret|key|otp|credential|cookie", re.IGNORECASE)
 REDACTED = "[redacted]"
@@ -167,3 +225,63 @@ async def record(
             details=details,
         )
     )
+
+
+# --- reading the trail --------------------------------------------------------------------
+
+# Newest first by (occurred_at, id); the field names are those of cursors already issued.
+AUDIT_CURSOR = CursorCodec("audit", t=CursorField.DATETIME, id=CursorField.UUID)
+_CURSOR = AUDIT_CURSOR
+
+
+def _position(event: AuditEvent) -> dict[str, Any]:
+    return {"t": event.occurred_at, "id": event.id}
+
+
+async def _events(
+    db: AsyncSession, filters: AuditFilter, limit: int, cursor: str | None
+) -> list[AuditEvent]:
+    after = None
+    if cursor is not None:
+        position = _CURSOR.decode(cursor)
+        after = (position["t"], position["id"])
+    return await AuditRepository(db).list_events(filters, limit=limit, after=after)
+
+
+async def list_events(
+    db: AsyncSession, filters: AuditFilter, *, limit: int, cursor: str | None
+) -> Page[AuditEventRead]:
+    """One page of the audit trail, newest first (keyset on ``(occurred_at, id)``).
+
+    Raises:
+        InvalidCursor: 400, ``cursor`` was not issued by this list.
+    """
+    rows = await _events(db, filters, limit, cursor)
+    return _CURSOR.page(rows, limit, _position, AuditEventRead.model_validate)
+
+
+async def list_security_events(
+    db: AsyncSession, user_id: uuid.UUID, *, limit: int, cursor: str | None
+) -> Page[SecurityEventRead]:
+    """One page of the events whose target is ``user_id``'s account, newest first. The IP
+    address and user agent are shown only for the events the account caused itself.
+
+    Raises:
+        InvalidCursor: 400, ``cursor`` was not issued by this list.
+    """
+    filters = AuditFilter(target_type="user", target_id=str(user_id))
+    rows = await _events(db, filters, limit, cursor)
+
+    def item(r: AuditEvent) -> SecurityEventRead:
+        by_self = r.actor_id == user_id
+        return SecurityEventRead(
+            id=r.id,
+            occurred_at=r.occurred_at,
+            action=r.action,
+            by_self=by_self,
+            ip_address=r.ip_address if by_self else None,
+            user_agent=r.user_agent if by_self else None,
+            details=r.details,
+        )
+
+    return _CURSOR.page(rows, limit, _position, item)

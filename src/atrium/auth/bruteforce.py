@@ -7,10 +7,17 @@ failure, capped at ``login_delay_max_seconds``: an attacker's guessing rate coll
 while the owner is never locked out for longer than the cap (OWASP Authentication Cheat
 Sheet, "Account lockout": prefer throttling to lockout, which an attacker can use to deny
 service). A success clears the account's count.
+
+Concurrency: an attempt that passes the check holds the account's guard (an atomic
+``SET NX`` in Redis, an atomic add in the in-process cache) until its outcome is recorded,
+and concurrent attempts on that account are refused meanwhile. Without it, every request
+arriving while the delay had just expired would read the same state and all be judged.
+So at most one guess per account is verified per delay window, whatever the concurrency.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 
@@ -22,6 +29,11 @@ from atrium.core.cache import CacheError
 def subject_key(value: str) -> str:
     """A stable, non-reversible key for an email or address (no PII in cache keys)."""
     return hashlib.sha256(value.encode()).hexdigest()[:32]
+
+
+# How long an attempt's guard outlives a process that died while verifying: normally
+# released as soon as the outcome is recorded.
+GUARD_TTL_SECONDS = 30.0
 
 
 class LoginThrottle:
@@ -66,6 +78,38 @@ class LoginThrottle:
         )
         if wait > 0:
             raise LoginThrottled(retry_after=max(1, math.ceil(wait)))
+
+    async def reserve(self, account: str, ip: str) -> None:
+        """Take the account's guard, then :meth:`check` while holding it; :meth:`release`
+        gives it back once the attempt's outcome is recorded (``failed`` or
+        ``succeeded``). Checking after taking the guard matters: a check made before could
+        read the state of a moment before another attempt's failure was recorded.
+
+        Raises:
+            LoginThrottled: 429 with ``Retry-After``: the account or address must still
+                wait, or another attempt on the account is being verified (1 s).
+        """
+        if self.ctx.ratelimiter.enabled:
+            try:
+                taken = await self.ctx.cache.add(f"lg:a:{account}", b"1", GUARD_TTL_SECONDS)
+            except CacheError:
+                # As for the delays: without the cache the per-route rate limit still applies.
+                taken = True
+            if not taken:
+                raise LoginThrottled(retry_after=1)
+        try:
+            await self.check(account, ip)
+        except BaseException:
+            await self.release(account)
+            raise
+
+    async def release(self, account: str) -> None:
+        """Give back the guard taken by :meth:`reserve` (never raises)."""
+        if not self.ctx.ratelimiter.enabled:
+            return
+        # On a cache error the guard expires after GUARD_TTL_SECONDS.
+        with contextlib.suppress(CacheError):
+            await self.ctx.cache.delete(f"lg:a:{account}")
 
     async def failed(self, account: str, ip: str) -> bool:
         """Record a failure; True when the account has just reached the threshold."""

@@ -2,29 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from atrium.errors import AppError, Conflict, NotFound
-
-
-class EmailTaken(Conflict):
-    code = "email_taken"
-    title = "Email already registered"
-
-
-class InvalidEmail(AppError):
-    status = 422
-    code = "invalid_email"
-    title = "Invalid email address"
-
-
-class WeakPassword(AppError):
-    status = 422
-    code = "weak_password"
-    title = "Password does not meet the policy"
-
-    def __init__(self, reasons: list[dict[str, Any]]) -> None:
-        super().__init__("; ".join(r["msg"] for r in reasons), errors=reasons)
+from atrium.errors import AppError, NotFound
+from atrium.users.exceptions import EmailTaken as EmailTaken
+from atrium.users.exceptions import IncorrectPassword as IncorrectPassword
+from atrium.users.exceptions import InvalidEmail as InvalidEmail
+from atrium.users.exceptions import WeakPassword as WeakPassword
 
 
 class InvalidCredentials(AppError):
@@ -33,6 +15,17 @@ class InvalidCredentials(AppError):
     title = "Invalid email or password"
     # Nothing but the failed-login audit event is pending when this is raised, and that
     # event must outlive the error.
+    preserve_changes = True
+
+
+class AccountSuspended(AppError):
+    """The password was right, but the account is suspended (a wrong password on a
+    suspended account stays ``invalid_credentials``: nothing is learnt without it)."""
+
+    status = 403
+    code = "account_suspended"
+    title = "The account is suspended"
+    # The failed-login audit event must outlive the error, as with InvalidCredentials.
     preserve_changes = True
 
 
@@ -47,14 +40,6 @@ class RefreshTokenReused(AppError):
     code = "refresh_token_reused"
     title = "Refresh token reused"
     preserve_changes = True  # the session's revocation must outlive the error
-
-
-class IncorrectPassword(AppError):
-    """The current password given to confirm a sensitive change is wrong."""
-
-    status = 403
-    code = "incorrect_password"
-    title = "Incorrect password"
 
 
 class SessionNotFound(NotFound):
@@ -75,3 +60,39 @@ class LoginThrottled(AppError):
             headers={"Retry-After": str(retry_after)},
         )
         self.retry_after = retry_after
+
+
+class MfaRequired(AppError):
+    """The password is right and the account has MFA: continue with ``POST
+    /auth/mfa/verify`` and the ``mfa_token`` (problem members ``mfa_token``,
+    ``expires_in``, ``factors``). Commits: the challenge must outlive the answer."""
+
+    status = 401
+    code = "mfa_required"
+    title = "A second factor is required"
+    preserve_changes = True
+
+    def __init__(self, mfa_token: str, expires_in: int, factors: list[dict[str, str]]) -> None:
+        super().__init__(
+            "Give a code of your authenticator app or a recovery code (POST /auth/mfa/verify).",
+            headers={"Cache-Control": "no-store"},
+            extensions={"mfa_token": mfa_token, "expires_in": expires_in, "factors": factors},
+        )
+
+
+class MfaEnrollmentRequired(AppError):
+    """A role of the account requires MFA and its grace period is over: only ``/users/me``,
+    the MFA enrolment routes, step-up and logout answer until a factor is added."""
+
+    status = 403
+    code = "mfa_enrollment_required"
+    title = "Set up a second factor first"
+
+
+class ApiKeyNotAllowed(AppError):
+    """The route needs a signed-in session: an API key never reaches sensitive operations
+    (password, email, sessions, account deletion) nor the management of keys."""
+
+    status = 403
+    code = "api_key_not_allowed"
+    title = "Not allowed with an API key"

@@ -7,18 +7,22 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Depends, Form, Request, Response, status
 from fastapi.responses import JSONResponse
 
-from atrium.auth.dependencies import CurrentPrincipal
+from atrium.auth.dependencies import SessionPrincipal
 from atrium.auth.exceptions import (
+    AccountSuspended,
+    ApiKeyNotAllowed,
     EmailTaken,
     InvalidCredentials,
     InvalidEmail,
     InvalidRefreshToken,
     LoginThrottled,
+    MfaRequired,
     RefreshTokenReused,
     WeakPassword,
 )
 from atrium.auth.principal import user_read
 from atrium.auth.schemas import (
+    MFA_REQUIRED_RESPONSE,
     JWKSet,
     LogoutRequest,
     RefreshRequest,
@@ -27,14 +31,15 @@ from atrium.auth.schemas import (
 )
 from atrium.auth.service import AuthService, ClientInfo
 from atrium.context import Ctx
+from atrium.core.client import client_from_scope
 from atrium.core.db import DbSession
 from atrium.core.examples import EXAMPLE_EMAIL, EXAMPLE_PASSWORD
 from atrium.core.ratelimit import RateLimited, rate_limit
 from atrium.errors import InvalidToken, NotAuthenticated, ValidationFailed, problem_responses
-from atrium.rbac.permissions import USER
+from atrium.models.role import USER
 from atrium.users.schemas import UserRead
+from atrium.verification.deletion import DeletionPending
 from atrium.verification.schemas import Accepted
-from atrium.verification.service import AccountEmailService
 
 REGISTRATION_ACCEPTED = "Check your inbox to continue."
 
@@ -43,10 +48,7 @@ well_known_router = APIRouter(tags=["auth"])
 
 
 def client_info(request: Request) -> ClientInfo:
-    return ClientInfo(
-        ip_address=request.client.host if request.client else None,
-        user_agent=request.headers.get("user-agent"),
-    )
+    return client_from_scope(request.scope)
 
 
 @router.post(
@@ -65,20 +67,30 @@ def client_info(request: Request) -> ClientInfo:
 )
 async def register(body: RegisterRequest, db: DbSession, ctx: Ctx) -> UserRead | JSONResponse:
     """Register a new account; a verification email is queued (public)."""
-    if ctx.settings.auth.enumeration_safe_registration:
-        await AccountEmailService(db, ctx).register_quietly(body.email, body.password, body.locale)
+    user = await AuthService(db, ctx).sign_up(body.email, body.password, locale=body.locale)
+    if user is None:
         return JSONResponse(
             Accepted(detail=REGISTRATION_ACCEPTED).model_dump(),
             status_code=status.HTTP_202_ACCEPTED,
         )
-    user = await AuthService(db, ctx).register(body.email, body.password, locale=body.locale)
     return user_read(user, [USER])
 
 
 @router.post(
     "/login",
     response_model=TokenResponse,
-    responses=problem_responses(InvalidCredentials, ValidationFailed, RateLimited, LoginThrottled),
+    responses={
+        **problem_responses(
+            InvalidCredentials,
+            MfaRequired,
+            AccountSuspended,
+            DeletionPending,
+            ValidationFailed,
+            RateLimited,
+            LoginThrottled,
+        ),
+        401: MFA_REQUIRED_RESPONSE,
+    },
     dependencies=[Depends(rate_limit("login"))],
 )
 async def login(
@@ -89,9 +101,16 @@ async def login(
     password: Annotated[str, Form(max_length=1024, examples=[EXAMPLE_PASSWORD])],
     db: DbSession,
     ctx: Ctx,
+    device_token: Annotated[
+        str | None,
+        Form(
+            max_length=128,
+            description="The `device_token` of a trusted device: the second factor is skipped.",
+        ),
+    ] = None,
 ) -> TokenResponse:
     """Log in with the OAuth2 password flow: email as `username` (public)."""
-    return await AuthService(db, ctx).login(username, password, client_info(request))
+    return await AuthService(db, ctx).login(username, password, client_info(request), device_token)
 
 
 @router.post(
@@ -111,10 +130,10 @@ async def refresh(body: RefreshRequest, db: DbSession, ctx: Ctx) -> TokenRespons
     "/logout",
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
-    responses=problem_responses(NotAuthenticated, InvalidToken, ValidationFailed),
+    responses=problem_responses(NotAuthenticated, InvalidToken, ApiKeyNotAllowed, ValidationFailed),
 )
 async def logout(
-    principal: CurrentPrincipal,
+    principal: SessionPrincipal,
     db: DbSession,
     ctx: Ctx,
     body: Annotated[LogoutRequest | None, Body()] = None,

@@ -52,3 +52,5 @@ def configure_logging(settings: Settings) -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
+    # Alembic announces each of its plugins at import: noise before every start-up.
+    logging.getLogger("alembic.runtime.plugins").setLevel(max(level, logging.WARNING))

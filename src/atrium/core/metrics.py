@@ -54,6 +54,83 @@ OUTBOX_MESSAGES = Gauge(
     ["state"],
     multiprocess_mode="livemax",
 )
+OUTBOX_OLDEST_PENDING_AGE = Gauge(
+    "atrium_outbox_oldest_pending_age_seconds",
+    "Seconds since the oldest pending outbox message was due (0 if none), read at scrape time.",
+    multiprocess_mode="livemax",
+)
+EVENT_DELIVERIES = Counter(
+    "atrium_event_deliveries_total",
+    "Event deliveries attempted, by consumer and outcome (delivered, retry, failed).",
+    ["consumer", "outcome"],
+)
+EVENT_DELIVERY_STATES = Gauge(
+    "atrium_event_delivery_rows",
+    "Event deliveries by consumer and state (pending, delivering, delivered, failed),"
+    " read at scrape time.",
+    ["consumer", "state"],
+    multiprocess_mode="livemax",
+)
+EVENTS_UNDISPATCHED = Gauge(
+    "atrium_events_undispatched",
+    "Events not yet fanned out to their consumers, read at scrape time.",
+    multiprocess_mode="livemax",
+)
+EVENTS_OLDEST_PENDING_AGE = Gauge(
+    "atrium_events_oldest_pending_age_seconds",
+    "Seconds since the oldest undelivered event or delivery became due (0 if none),"
+    " read at scrape time.",
+    multiprocess_mode="livemax",
+)
+WEBHOOK_ATTEMPTS = Counter(
+    "atrium_webhook_attempts_total",
+    "Webhook delivery attempts by outcome (delivered, retry, failed, skipped).",
+    ["outcome"],
+)
+WEBHOOK_ATTEMPT_LATENCY = Histogram(
+    "atrium_webhook_attempt_duration_seconds",
+    "Time from connecting to a webhook receiver to reading its answer.",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+WEBHOOK_ENDPOINTS_DISABLED = Counter(
+    "atrium_webhook_endpoints_disabled_total",
+    "Webhook endpoints disabled after consecutive failed deliveries.",
+)
+JOB_LAST_RUN = Gauge(
+    "atrium_job_last_run_timestamp_seconds",
+    "When each scheduled job last ran (Unix time), read from job_run at scrape time.",
+    ["job"],
+    multiprocess_mode="livemax",
+)
+JOB_LAST_DURATION = Gauge(
+    "atrium_job_last_duration_seconds",
+    "How long each scheduled job's last run took, read at scrape time.",
+    ["job"],
+    multiprocess_mode="livemax",
+)
+JOB_LAST_OK = Gauge(
+    "atrium_job_last_run_ok",
+    "1 when each scheduled job's last run succeeded, 0 when it failed.",
+    ["job"],
+    multiprocess_mode="livemin",
+)
+JOB_FAILURES = Gauge(
+    "atrium_job_failures",
+    "Failed runs of each scheduled job since it first ran, read at scrape time.",
+    ["job"],
+    multiprocess_mode="livemax",
+)
+REALTIME_STREAMS = Gauge(
+    "atrium_realtime_streams",
+    "Open notification streams (SSE and WebSocket) of this process.",
+    multiprocess_mode="livesum",
+)
+HEALTH_CHECK_UP = Gauge(
+    "atrium_health_check_up",
+    "Outcome of the last /health/ready check of a dependency: 1 ok, 0 down.",
+    ["check"],
+    multiprocess_mode="livemin",
+)
 DB_POOL_TIMEOUTS = Counter(
     "atrium_db_pool_timeouts_total", "Requests that waited for a database connection and gave up."
 )

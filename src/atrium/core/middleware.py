@@ -11,8 +11,9 @@ import ipaddress
 import re
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextvars import ContextVar
+from datetime import datetime
 
 import structlog
 from starlette.exceptions import HTTPException
@@ -20,8 +21,25 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from atrium.config import HttpSettings
 from atrium.core import metrics
+from atrium.core.activity import ActivityBuffer
 
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# RFC 9110 §9.1: a method is a token (tchar). Longer than any registered method (the
+# longest in the IANA registry, VERSION-CONTROL and BASELINE-CONTROL, have 16 characters)
+# plus room for extensions is refused too.
+_METHOD_RE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,32}$")
+# Methods that get their own metric label; any other name counts as ``other``, so that a
+# client cannot create series by inventing methods.
+KNOWN_METHODS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
+)
+
+
+def method_label(method: str) -> str:
+    """The metric and log label of a request method: itself if standard, else ``other``."""
+    return method if method in KNOWN_METHODS else "other"
+
+
 _FORWARDED_FOR = re.compile(r'for="?\[?([^\]";,]+)', re.I)
 _FORWARDED_PROTO = re.compile(r'proto="?(https?)', re.I)
 
@@ -61,6 +79,45 @@ def _route_template(scope: Scope) -> str:
     parts = scope.get("path", "").split("/")
     depth = len(parts) - route_path.count("/")
     return "/".join(parts[:depth]) + route_path if depth > 0 else route_path
+
+
+_BAD_METHOD = (
+    b'{"type":"about:blank","title":"Bad request","status":400,'
+    b'"detail":"The request method is not a valid HTTP method name.","code":"bad_method"}'
+)
+
+_NUL_IN_INPUT = (
+    b'{"type":"about:blank","title":"Invalid request","status":422,'
+    b'"detail":"The request contains a NUL character.","code":"validation_error",'
+    b'"errors":[{"loc":["request"],"type":"nul_character",'
+    b'"msg":"NUL characters are not allowed."}]}'
+)
+# A JSON string can carry NUL only as the escape \u0000; it is one when preceded by an even
+# number of backslashes (otherwise the backslash itself is escaped and the text is literal).
+_JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+# The trailing backslash run of a chunk (with a partial \u000), carried into the next one.
+_JSON_TAIL = re.compile(rb"\\+(?:u0{0,3})?$")
+_FORM_NUL = re.compile(rb"%00|\x00")
+
+
+def has_nul(scope: Scope) -> bool:
+    """NUL in the path or the query string (raw, or percent-encoded as ``%00``)."""
+    if "\x00" in scope.get("path", ""):
+        return True
+    query: bytes = scope.get("query_string", b"")
+    return b"\x00" in query or b"%00" in query
+
+
+def _body_kind(scope: Scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            media = value.split(b";", 1)[0].strip().lower()
+            if media == b"application/json" or media.endswith(b"+json"):
+                return "json"
+            if media == b"application/x-www-form-urlencoded":
+                return "form"
+            return None
+    return None
 
 
 _PAYLOAD_TOO_LARGE = (
@@ -115,6 +172,8 @@ class EdgeMiddleware:
       generated; it is echoed on every response and kept in ``scope["state"]``.
     - Security headers on every response (OWASP Secure Headers); a strict CSP unless the
       route set its own (the docs pages); HSTS when the request came over HTTPS.
+    - Each authenticated request (a principal in ``scope["state"]``) is counted in
+      ``activity`` (an in-memory buffer: no I/O per request; ``atrium.core.activity``).
     """
 
     def __init__(
@@ -122,8 +181,12 @@ class EdgeMiddleware:
         app: ASGIApp,
         settings: HttpSettings,
         upload_limits: dict[tuple[str, str], int] | None = None,
+        activity: ActivityBuffer | None = None,
+        now: Callable[[], datetime] | None = None,
     ) -> None:
         self.app = app
+        self.activity = activity if activity is not None and activity.enabled else None
+        self.now = now
         # (method, path) -> body limit of the upload routes; others get max_body_bytes.
         self.upload_limits = upload_limits or {}
         self.proxies = TrustedProxies(settings.trusted_proxies)
@@ -175,10 +238,20 @@ class EdgeMiddleware:
         scope_token = current_scope.set(scope)
         try:
             limit = self.upload_limits.get((scope.get("method", ""), scope["path"]), self.max_body)
-            if self._declared_length(scope) > limit:
+            if not _METHOD_RE.match(scope.get("method", "")):
+                # Refused before routing: a method name is never a label, a log field or
+                # a lookup key unless it is a short, valid token.
+                await self._send_problem(send_wrapper, 400, _BAD_METHOD)
+            elif has_nul(scope):
+                # No text column accepts NUL (PostgreSQL refuses it), and no identifier,
+                # name or address needs it: refused once, here, for every route.
+                await self._send_problem(send_wrapper, 422, _NUL_IN_INPUT)
+            elif self._declared_length(scope) > limit:
                 await self._send_problem(send_wrapper, 413, _PAYLOAD_TOO_LARGE)
             else:
-                await self.app(scope, self._limited(receive, limit), send_wrapper)
+                await self.app(
+                    scope, self._limited(receive, limit, _body_kind(scope)), send_wrapper
+                )
         except Exception:
             # Answer the 500 here, inside the edge, so it carries every header too; the
             # exception goes on to the server, which logs it.
@@ -189,10 +262,17 @@ class EdgeMiddleware:
             current_scope.reset(scope_token)
             elapsed = time.perf_counter() - start
             template = _route_template(scope)
-            method = scope.get("method", "")
+            method = method_label(scope.get("method", ""))
             metrics.observe_request(method, template, status, elapsed)
+            principal = state.get("principal")
+            if principal is not None and self.activity is not None and self.now is not None:
+                self.activity.seen(
+                    principal.user_id,
+                    principal.session_id,
+                    (scope.get("client") or (None,))[0],
+                    self.now(),
+                )
             if self.access_log_enabled:
-                principal = state.get("principal")
                 access_log.info(
                     "request",
                     method=method,
@@ -229,20 +309,32 @@ class EdgeMiddleware:
         return 0
 
     @staticmethod
-    def _limited(receive: Receive, limit: int) -> Receive:
+    def _limited(receive: Receive, limit: int, kind: str | None = None) -> Receive:
         """``receive`` that refuses a body growing past ``limit`` bytes while it streams
-        (chunked bodies have no Content-Length to check up front)."""
+        (chunked bodies have no Content-Length to check up front), and a JSON or form
+        body that carries a NUL character (``\\u0000``, ``%00``), found across chunks."""
         received = 0
+        carry = b""
 
         async def limited_receive() -> Message:
-            nonlocal received
+            nonlocal received, carry
             message = await receive()
             if message["type"] == "http.request":
-                received += len(message.get("body", b""))
+                chunk: bytes = message.get("body", b"")
+                received += len(chunk)
                 if received > limit:
                     # An HTTPException: FastAPI lets it through its body parsing, and the
                     # error handlers render it as problem+json `payload_too_large`.
                     raise HTTPException(413, "The request body is too large.")  # nosemgrep
+                if kind is not None:
+                    data = carry + chunk
+                    pattern = _JSON_NUL if kind == "json" else _FORM_NUL
+                    if pattern.search(data):
+                        raise HTTPException(  # nosemgrep
+                            422, "The request contains a NUL character."
+                        )
+                    tail = _JSON_TAIL.search(data) if kind == "json" else None
+                    carry = data[tail.start() :] if tail else data[-2:]
             return message
 
         return limited_receive

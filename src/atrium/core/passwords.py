@@ -1,4 +1,5 @@
-"""Password hashing: argon2id for new hashes, bcrypt accepted for legacy ones.
+"""Password hashing: argon2id for new hashes; bcrypt, other argon2 variants and PBKDF2
+(imported accounts, :mod:`atrium.core.legacy_hashes`) accepted and upgraded on login.
 
 Parameters default to the OWASP Password Storage Cheat Sheet (argon2id, m=19 MiB, t=2,
 p=1). Hashing is CPU-bound and runs in a dedicated pool of ``hash_concurrency`` threads
@@ -26,8 +27,19 @@ from pwdlib.hashers.argon2 import Argon2Hasher
 from pwdlib.hashers.bcrypt import BcryptHasher
 
 from atrium.config import AuthSettings
+from atrium.core.legacy_hashes import Pbkdf2Hasher
 
 _T = TypeVar("_T")
+
+# The password hash of an account created by social login, which has no password: no
+# hasher recognises it, and verifying against it costs the same as a wrong password.
+UNUSABLE_PASSWORD = "!unusable"  # noqa: S105  # nosec B105
+
+
+def has_usable_password(stored_hash: str) -> bool:
+    """False for an account that has no password (social login only)."""
+    return not stored_hash.startswith("!")
+
 
 # bcrypt reads at most 72 bytes; hashes made by older bcrypt libraries silently truncated.
 _BCRYPT_MAX_BYTES = 72
@@ -63,6 +75,7 @@ class PasswordHasher:
                     parallelism=settings.argon2_parallelism,
                 ),
                 _LegacyBcryptHasher(),
+                Pbkdf2Hasher(),
             )
         )
         self._params = (
@@ -84,8 +97,14 @@ class PasswordHasher:
         return self._hash.hash(normalize_password(password))
 
     def verify_sync(self, password: str, stored_hash: str) -> tuple[bool, str | None]:
+        normalized = normalize_password(password)
         try:
-            ok, new_hash = self._hash.verify_and_update(normalize_password(password), stored_hash)
+            ok, new_hash = self._hash.verify_and_update(normalized, stored_hash)
+            if not ok and normalized != password and not stored_hash.startswith("$argon2id$"):
+                # A hash made elsewhere (imported) may be of the password as typed, before
+                # NFKC: try that too, and store the upgrade of the normalised form.
+                ok = self._hash.verify(password, stored_hash)
+                new_hash = self._hash.hash(normalized) if ok else None
         except (UnknownHashError, ValueError):
             return False, None
         if new_hash is not None and self._at_least_as_strong(stored_hash):
@@ -112,8 +131,9 @@ class PasswordHasher:
         return await self._run(self.hash_sync, password)
 
     async def verify(self, password: str, stored_hash: str | None) -> tuple[bool, str | None]:
-        """Verify in a worker thread; ``stored_hash=None`` verifies against a dummy hash."""
-        if stored_hash is None:
+        """Verify in a worker thread; ``stored_hash=None`` (or an account without a
+        password) verifies against a dummy hash."""
+        if stored_hash is None or not has_usable_password(stored_hash):
             await self._run(self.verify_sync, password, self._dummy_hash)
             return False, None
         return await self._run(self.verify_sync, password, stored_hash)

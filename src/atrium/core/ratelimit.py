@@ -27,6 +27,7 @@ from limits.aio.strategies import MovingWindowRateLimiter
 
 from atrium.config import Settings
 from atrium.core import metrics
+from atrium.core.cache import RedisBreaker
 from atrium.errors import AppError, ServiceUnavailable
 
 log = structlog.get_logger(__name__)
@@ -42,6 +43,10 @@ class RateLimited(AppError):
     ) -> None:
         super().__init__(detail, headers={"Retry-After": str(retry_after), **(headers or {})})
         self.retry_after = retry_after
+
+
+class CircuitOpen(Exception):
+    """The Redis breaker is open: the storage was not tried."""
 
 
 @dataclass(frozen=True)
@@ -63,8 +68,10 @@ class LimitState:
 class RateLimiter:
     """Named moving-window limits over one storage."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, breaker: RedisBreaker | None = None) -> None:
         cfg = settings.rate_limit
+        # Shared with the cache: a Redis that stopped answering is skipped by both.
+        self._breaker = breaker or RedisBreaker(0)
         self.enabled = cfg.enabled
         self.fail_open = cfg.fail_open
         self._prefix = settings.redis.key_prefix + "rl"
@@ -104,6 +111,8 @@ class RateLimiter:
         """
         if not self.enabled:
             return None
+        if not self._redis_allowed(name):
+            return None
         try:
             tightest: LimitState | None = None
             for item in self._limits[name]:
@@ -120,8 +129,10 @@ class RateLimiter:
                     )
                 if tightest is None or state.remaining < tightest.remaining:
                     tightest = state
+            self._breaker.succeeded()
             return tightest
         except RateLimited:
+            self._breaker.succeeded()
             raise
         except Exception as exc:  # noqa: BLE001 - any storage failure takes the configured path
             self._storage_failed(name, exc)
@@ -132,33 +143,50 @@ class RateLimiter:
         if not self.enabled:
             return 0
         item = self._limits[name][0]
+        if not self._redis_allowed(name):
+            return 0
         try:
             stats = await self._strategy.get_window_stats(item, self._prefix, name, key)
         except Exception as exc:  # noqa: BLE001
             self._storage_failed(name, exc)
             return 0
+        self._breaker.succeeded()
         return item.amount - stats.remaining
 
     async def record(self, name: str, key: str) -> None:
         """Count a hit without refusing (e.g. a failed login)."""
-        if not self.enabled:
+        if not self.enabled or not self._redis_allowed(name):
             return
         try:
             for item in self._limits[name]:
                 await self._strategy.hit(item, self._prefix, name, key)
         except Exception as exc:  # noqa: BLE001
             self._storage_failed(name, exc)
+            return
+        self._breaker.succeeded()
 
     async def reset(self, name: str, key: str) -> None:
-        if not self.enabled:
+        if not self.enabled or not self._redis_allowed(name):
             return
         try:
             for item in self._limits[name]:
                 await self._strategy.clear(item, self._prefix, name, key)
         except Exception as exc:  # noqa: BLE001
             self._storage_failed(name, exc)
+            return
+        self._breaker.succeeded()
+
+    def _redis_allowed(self, name: str) -> bool:
+        """False (after taking the configured failure path) while the Redis breaker is
+        open: the storage is skipped, not waited for."""
+        if self._pool is None or self._breaker.allow():
+            return True
+        self._storage_failed(name, CircuitOpen("Redis skipped after a recent failure"))
+        return False
 
     def _storage_failed(self, name: str, exc: Exception) -> None:
+        if self._pool is not None and not isinstance(exc, CircuitOpen):
+            self._breaker.failed()
         decision = "served" if self.fail_open else "refused"
         metrics.RATE_LIMIT_BACKEND_ERRORS.labels(decision).inc()
         log.warning(

@@ -23,11 +23,15 @@ from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
 import anyio
+import structlog
 
 from atrium.config import Settings
 
 _KEY_RE = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]*(/[A-Za-z0-9_-][A-Za-z0-9._-]*)*$")
 CHUNK_SIZE = 64 * 1024
+
+
+log = structlog.get_logger(__name__)
 
 
 class StorageError(Exception):
@@ -187,7 +191,7 @@ class S3Storage:
 
         conf = settings.storage
         if not conf.s3_bucket:
-            raise ValueError("storage.s3_bucket is required")
+            raise ValueError("ATRIUM_STORAGE__S3_BUCKET is required")
         self.bucket: str = conf.s3_bucket
         self.prefix = conf.s3_key_prefix
         self.presign = conf.s3_presigned_downloads
@@ -318,3 +322,13 @@ def create_storage(settings: Settings) -> Storage:
     if settings.storage.backend == "s3":
         return S3Storage(settings)
     return LocalStorage(settings.storage_dir)
+
+
+async def delete_objects(storage: Storage, keys: list[str]) -> None:
+    """Delete ``keys`` after the fact (from an ``after_commit`` hook); a failure is logged
+    with the keys (``storage_delete_failed``, for an operator to remove them) instead of
+    failing a request whose data is already committed."""
+    try:
+        await storage.delete(*keys)
+    except StorageError as exc:
+        log.error("storage_delete_failed", keys=keys, error=str(exc))

@@ -26,13 +26,26 @@ from cachetools import LRUCache
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from atrium.config import Settings
+from atrium.config import Environment, Settings, StartupError, env_name
+from atrium.core.assurance import Assurance as Assurance
 
 ALGORITHM = "EdDSA"
 TOKEN_TYPE = "at+jwt"  # noqa: S105  # nosec B105
 _ACCEPTED_TYP = {"at+jwt", "application/at+jwt"}
 _ALLOWED_HEADER = {"alg", "typ", "kid"}
-_REQUIRED_CLAIMS = ("iss", "aud", "sub", "sid", "client_id", "iat", "exp", "jti")
+_REQUIRED_CLAIMS = (
+    "iss",
+    "aud",
+    "sub",
+    "sid",
+    "client_id",
+    "iat",
+    "exp",
+    "jti",
+    "acr",
+    "amr",
+    "auth_time",
+)
 # Atrium's own tokens are about 400 characters; anything far larger is refused unparsed.
 MAX_TOKEN_LENGTH = 4096
 CLOCK_SKEW_SECONDS = 30
@@ -127,17 +140,32 @@ def load_or_create_signing_key(settings: Settings) -> SigningKey:
     """The signing key from ``ATRIUM_AUTH__SIGNING_KEY``, or from its file.
 
     When the file does not exist it is created (mode 0600) atomically: several workers
-    starting at once all end up with the same key, the first one written.
+    starting at once all end up with the same key, the first one written. Not in
+    production: there every node must sign with the one shared key, so a configured file
+    that is missing is an error, never replaced by a key of this node's own.
 
     Raises:
         ValueError: the configured key is not an Ed25519 PEM private key.
+        StartupError: production, and the key file does not exist.
     """
     if settings.auth.signing_key is not None:
-        return SigningKey.from_pem(settings.auth.signing_key.get_secret_value().encode())
+        try:
+            return SigningKey.from_pem(settings.auth.signing_key.get_secret_value().encode())
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"{env_name('auth', 'signing_key')}: {exc}") from exc
     path = settings.signing_key_path
     if not path.exists():
+        if settings.environment is Environment.production:
+            raise StartupError(
+                f"{env_name('auth', 'signing_key_file')}={str(path)!r} does not exist: give "
+                "the path of the deployment's shared Ed25519 key, or create it once for all "
+                f"nodes: openssl genpkey -algorithm ed25519 -out {path}"
+            )
         _create_key_file(path)
-    return SigningKey.from_pem(path.read_bytes())
+    try:
+        return SigningKey.from_pem(path.read_bytes())
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{env_name('auth', 'signing_key_file')}: {path}: {exc}") from exc
 
 
 def load_verification_keys(settings: Settings) -> list[VerificationKey]:
@@ -156,12 +184,13 @@ def load_verification_keys(settings: Settings) -> list[VerificationKey]:
         try:
             keys.append(VerificationKey.from_pem(pem.get_secret_value().encode()))
         except ValueError as exc:
-            raise ValueError(f"auth.verification_keys[{i}]: {exc}") from exc
+            raise ValueError(f"{env_name('auth', 'verification_keys')}[{i}]: {exc}") from exc
     for path in settings.auth.verification_key_files:
         try:
             keys.append(VerificationKey.from_pem(path.read_bytes()))
         except (OSError, ValueError) as exc:
-            raise ValueError(f"auth.verification_key_files: {path}: {exc}") from exc
+            variable = env_name("auth", "verification_key_files")
+            raise ValueError(f"{variable}: {path}: {exc}") from exc
     return keys
 
 
@@ -187,7 +216,9 @@ class AccessTokenClaims:
     jti: str
     issued_at: int
     expires_at: int
+    assurance: Assurance
     not_before: int = 0
+    mfa_enrol_by: int | None = None
 
 
 class TokenService:
@@ -219,10 +250,21 @@ class TokenService:
         verification keys."""
         return {"keys": [k.public_jwk for k in self._keys.values()]}
 
-    def issue(self, *, user_id: uuid.UUID, session_id: uuid.UUID, now: datetime) -> str:
-        """A signed access token for ``user_id`` in ``session_id``, valid ``ttl_seconds``."""
+    def issue(
+        self,
+        *,
+        user_id: uuid.UUID,
+        session_id: uuid.UUID,
+        now: datetime,
+        assurance: Assurance,
+        mfa_enrol_by: int | None = None,
+    ) -> str:
+        """A signed access token for ``user_id`` in ``session_id``, valid ``ttl_seconds``,
+        carrying the session's ``assurance`` as ``acr``, ``amr`` and ``auth_time``, and
+        ``mfa_enrol_by`` (seconds since the epoch) when a role of the account requires MFA
+        and it has no factor: past that time the token reaches only MFA enrolment."""
         iat = int(now.timestamp())
-        payload = {
+        payload: dict[str, Any] = {
             "iss": self._issuer,
             "aud": self._audience,
             "sub": str(user_id),
@@ -231,7 +273,12 @@ class TokenService:
             "iat": iat,
             "exp": iat + self.ttl_seconds,
             "jti": secrets.token_urlsafe(16),
+            "acr": assurance.acr,
+            "amr": list(assurance.amr),
+            "auth_time": assurance.auth_time,
         }
+        if mfa_enrol_by is not None:
+            payload["mfa_enrol_by"] = mfa_enrol_by
         return jwt.encode(
             payload,
             self._signing_key.private_key,
@@ -325,5 +372,24 @@ class TokenService:
             jti=jti,
             issued_at=iat,
             expires_at=exp,
+            assurance=_assurance(claims, iat),
             not_before=nbf,
+            mfa_enrol_by=_enrol_by(claims),
         )
+
+
+def _assurance(claims: dict[str, Any], iat: int) -> Assurance:
+    try:
+        return Assurance.from_claims(claims, latest=iat + CLOCK_SKEW_SECONDS)
+    except ValueError as exc:
+        raise TokenError(str(exc)) from exc
+
+
+def _enrol_by(claims: dict[str, Any]) -> int | None:
+    value = claims.get("mfa_enrol_by")
+    if value is None:
+        return None
+    if not _is_int(value):
+        raise TokenError("bad mfa_enrol_by")
+    assert isinstance(value, int)
+    return value

@@ -79,7 +79,7 @@ async def read_file(
 ) -> FileRead:
     """A file's details (owner, or `files:manage`)."""
     return FileRead.model_validate(
-        file_read(await FileService(db, ctx).get(principal.user_id, file_id))
+        file_read(await FileService(db, ctx).get(principal.user_id, file_id, principal.scopes))
     )
 
 
@@ -96,7 +96,7 @@ async def download_file(
     file_id: uuid.UUID, principal: CurrentPrincipal, db: DbSession, ctx: Ctx
 ) -> Response:
     """The file's bytes as an attachment (owner, or `files:manage`)."""
-    download = await FileService(db, ctx).download(principal.user_id, file_id)
+    download = await FileService(db, ctx).download(principal.user_id, file_id, principal.scopes)
     if download.redirect_url is not None:
         return RedirectResponse(
             download.redirect_url, status_code=307, headers={"Cache-Control": "no-store"}
@@ -123,5 +123,5 @@ async def delete_file(
     file_id: uuid.UUID, principal: CurrentPrincipal, db: DbSession, ctx: Ctx
 ) -> Response:
     """Delete a file and its stored content (owner, or `files:manage`)."""
-    await FileService(db, ctx).delete(principal.user_id, file_id)
+    await FileService(db, ctx).delete(principal.user_id, file_id, principal.scopes)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

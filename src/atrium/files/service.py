@@ -19,15 +19,9 @@ from starlette.datastructures import UploadFile
 from atrium.audit.service import record
 from atrium.context import AppContext
 from atrium.core.db import after_commit, after_rollback
-from atrium.core.pagination import (
-    DEFAULT_LIMIT,
-    MAX_LIMIT,
-    InvalidCursor,
-    Page,
-    decode_cursor,
-    encode_cursor,
-)
-from atrium.files.cleanup import delete_objects
+from atrium.core.pagination import DEFAULT_LIMIT, MAX_LIMIT, CursorCodec, CursorField, Page
+from atrium.core.storage import delete_objects
+from atrium.events.service import emit
 from atrium.files.exceptions import (
     EmptyFile,
     FileNotFound,
@@ -44,7 +38,7 @@ from atrium.models import StoredFile
 log = structlog.get_logger(__name__)
 
 _SNIFF_BYTES = 8192
-_CURSOR_KIND = "files:created_desc"
+_CURSOR = CursorCodec("files:created_desc", at=CursorField.DATETIME, id=CursorField.UUID)
 MANAGE = "files:manage"
 
 
@@ -131,7 +125,15 @@ class FileService:
         if content_type is None or content_type not in settings.allowed_types:
             raise FileTypeNotAllowed(
                 f"Allowed types: {', '.join(settings.allowed_types)}.",
-                errors=[{"loc": ["body", "file"], "type": "file_type", "msg": str(content_type)}],
+                errors=[
+                    {
+                        "loc": ["body", "file"],
+                        "type": "file_type",
+                        "msg": f"{content_type} is not an allowed type"
+                        if content_type
+                        else "the type of the content is not recognised",
+                    }
+                ],
             )
         filename = clean_filename(upload.filename)
         now = self.ctx.clock.now()
@@ -165,6 +167,14 @@ class FileService:
             target_type="file",
             target_id=file_id,
             details={"content_type": content_type, "size_bytes": measured.size},
+        )
+        await emit(
+            self.db,
+            "file.uploaded",
+            subject=file_id,
+            actor=owner_id,
+            data={"owner_id": owner_id, "content_type": content_type, "size_bytes": measured.size},
+            at=now,
         )
         return stored
 
@@ -207,18 +217,24 @@ class FileService:
             )
             raise MalwareDetected("The file contains malware and was refused.")
 
-    async def _visible(self, caller_id: uuid.UUID, file_id: uuid.UUID) -> StoredFile:
+    async def _visible(
+        self, caller_id: uuid.UUID, file_id: uuid.UUID, scopes: frozenset[str] | None
+    ) -> StoredFile:
         # Grants first (usually one cache read): resolving them opens a connection of its
         # own, which must not wait on this request's transaction (SQLite write lock).
         manages = MANAGE in (await self.ctx.rbac.grants_of(caller_id)).permissions
+        # An API key (``scopes`` not None) manages files only with the scope too.
+        manages = manages and (scopes is None or MANAGE in scopes)
         stored = await self.repo.get(file_id)
         if stored is None or (stored.owner_id != caller_id and not manages):
             raise FileNotFound("No such file.")
         return stored
 
-    async def get(self, caller_id: uuid.UUID, file_id: uuid.UUID) -> StoredFile:
+    async def get(
+        self, caller_id: uuid.UUID, file_id: uuid.UUID, scopes: frozenset[str] | None = None
+    ) -> StoredFile:
         """Raises FileNotFound (404): missing, or not the caller's without files:manage."""
-        return await self._visible(caller_id, file_id)
+        return await self._visible(caller_id, file_id, scopes)
 
     async def list_own(
         self, owner_id: uuid.UUID, *, limit: int | None, cursor: str | None
@@ -226,34 +242,26 @@ class FileService:
         """The caller's files, newest first, keyset-paginated.
 
         Raises:
-            InvalidCursor: 422.
+            InvalidCursor: 400.
         """
         size = min(limit or DEFAULT_LIMIT, MAX_LIMIT)
         after = None
         if cursor:
-            position = decode_cursor(cursor, kind=_CURSOR_KIND)
-            try:
-                after = (datetime.fromisoformat(position["at"]), uuid.UUID(position["id"]))
-            except (KeyError, TypeError, ValueError) as exc:
-                raise InvalidCursor("The cursor is not valid.") from exc
+            position = _CURSOR.decode(cursor)
+            after = (position["at"], position["id"])
         rows = await self.repo.list_of_owner(owner_id, limit=size + 1, after=after)
-        next_cursor = None
-        if len(rows) > size:
-            rows = rows[:size]
-            last = rows[-1]
-            next_cursor = encode_cursor(
-                {"k": _CURSOR_KIND, "at": last.created_at.isoformat(), "id": str(last.id)}
-            )
-        return Page(items=[file_read(r) for r in rows], next_cursor=next_cursor)
+        return _CURSOR.page(rows, size, lambda r: {"at": r.created_at, "id": r.id}, file_read)
 
-    async def download(self, caller_id: uuid.UUID, file_id: uuid.UUID) -> Download:
+    async def download(
+        self, caller_id: uuid.UUID, file_id: uuid.UUID, scopes: frozenset[str] | None = None
+    ) -> Download:
         """What the content route needs: the row, the disposition, and a presigned URL
         when the storage offers one.
 
         Raises:
             FileNotFound: 404, as :meth:`get`, or the object is missing from storage.
         """
-        stored = await self._visible(caller_id, file_id)
+        stored = await self._visible(caller_id, file_id, scopes)
         disposition = content_disposition(stored.filename)
         url = await self.ctx.storage.presigned_url(
             stored.storage_key, content_disposition=disposition, content_type=stored.content_type
@@ -263,13 +271,15 @@ class FileService:
             raise FileNotFound("No such file.")
         return Download(stored=stored, content_disposition=disposition, redirect_url=url)
 
-    async def delete(self, caller_id: uuid.UUID, file_id: uuid.UUID) -> None:
+    async def delete(
+        self, caller_id: uuid.UUID, file_id: uuid.UUID, scopes: frozenset[str] | None = None
+    ) -> None:
         """Delete the row now and the object once the transaction has committed.
 
         Raises:
             FileNotFound: 404, as :meth:`get`.
         """
-        stored = await self._visible(caller_id, file_id)
+        stored = await self._visible(caller_id, file_id, scopes)
         key = stored.storage_key
         await self.repo.delete(stored)
 
@@ -285,6 +295,14 @@ class FileService:
             target_type="file",
             target_id=stored.id,
             details={"owner_id": str(stored.owner_id)},
+        )
+        await emit(
+            self.db,
+            "file.deleted",
+            subject=stored.id,
+            actor=caller_id,
+            data={"owner_id": stored.owner_id},
+            at=self.ctx.clock.now(),
         )
 
 

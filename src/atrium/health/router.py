@@ -2,36 +2,27 @@
 
 from __future__ import annotations
 
-import hmac
 import time
 
-import anyio
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy import text
 
 from atrium import __version__
 from atrium.context import AppContext, Ctx
 from atrium.core import metrics
-from atrium.errors import NotAuthenticated
+from atrium.core.jobs import recorded_runs
+from atrium.events.repository import EventRepository
+from atrium.health.checks import DependencyStatus, run_checks
+from atrium.health.dependencies import MetricsReader
 from atrium.mail.repository import OutboxRepository
-from atrium.mail.transport import SmtpTransport
 from atrium.models import OutboxStatus
 
 router = APIRouter(tags=["health"])
 
-_CHECK_TIMEOUT_SECONDS = 2.0
-
 
 class Live(BaseModel):
     status: str = "ok"
-
-
-class DependencyStatus(BaseModel):
-    status: str
-    latency_ms: float
-    error: str | None = None
 
 
 class Ready(BaseModel):
@@ -49,36 +40,10 @@ async def live() -> Live:
     return Live()
 
 
-async def _timed(check_name: str, ctx: AppContext) -> DependencyStatus:
-    start = time.perf_counter()
-    try:
-        with anyio.fail_after(_CHECK_TIMEOUT_SECONDS):
-            if check_name == "database":
-                async with ctx.engine.connect() as conn:
-                    await conn.execute(text("SELECT 1"))
-            elif check_name == "smtp":
-                await SmtpTransport(ctx.settings).probe(_CHECK_TIMEOUT_SECONDS)
-            elif check_name == "storage":
-                await ctx.storage.ping()
-            else:
-                await ctx.cache.ping()
-    except Exception as exc:  # noqa: BLE001 - any failure is reported as 'down', never raised
-        return DependencyStatus(
-            status="down",
-            latency_ms=round((time.perf_counter() - start) * 1000, 2),
-            error=type(exc).__name__,
-        )
-    return DependencyStatus(status="ok", latency_ms=round((time.perf_counter() - start) * 1000, 2))
-
-
 async def readiness(ctx: AppContext) -> JSONResponse:
-    checks = {"database": await _timed("database", ctx)}
-    if ctx.settings.redis.url:
-        checks["redis"] = await _timed("redis", ctx)
-    if ctx.settings.mail.smtp_host:
-        # Required: with SMTP configured, mail that cannot be sent piles up in the outbox.
-        checks["smtp"] = await _timed("smtp", ctx)
-    checks["storage"] = await _timed("storage", ctx)
+    checks = await run_checks(ctx)
+    for name, check in checks.items():
+        metrics.HEALTH_CHECK_UP.labels(name).set(1 if check.status == "ok" else 0)
     ok = all(c.status == "ok" for c in checks.values())
     body = Ready(
         status="ok" if ok else "unavailable",
@@ -114,18 +79,31 @@ metrics_router = APIRouter(tags=["health"])
 
 
 @metrics_router.get("/metrics", include_in_schema=False)
-async def prometheus_metrics(request: Request, ctx: Ctx) -> Response:
+async def prometheus_metrics(_: MetricsReader, ctx: Ctx) -> Response:
     """Prometheus exposition; requires ``Authorization: Bearer <metrics.token>`` when set."""
-    token = ctx.settings.metrics.token
-    if token is not None:
-        expected = f"Bearer {token.get_secret_value()}"
-        given = request.headers.get("authorization", "")
-        if not hmac.compare_digest(given.encode(), expected.encode()):
-            raise NotAuthenticated("The metrics token is required.")
-    # Outbox backlog and failures are database state: count them once per scrape.
+    # Outbox and event backlogs and failures are database state: read once per scrape.
     async with ctx.sessionmaker() as db:
-        counts = await OutboxRepository(db).counts_by_status()
+        outbox = OutboxRepository(db)
+        counts = await outbox.counts_by_status()
+        oldest_due = await outbox.oldest_pending_due_at()
+        events = await EventRepository(db).stats()
+        jobs = await recorded_runs(db)
     for state in OutboxStatus:
         metrics.OUTBOX_MESSAGES.labels(state.value).set(counts.get(state.value, 0))
+    now = ctx.clock.now()
+    late = 0.0 if oldest_due is None else (now - oldest_due).total_seconds()
+    metrics.OUTBOX_OLDEST_PENDING_AGE.set(max(0.0, late))
+    for consumer, counts in events.deliveries.items():
+        for delivery_state, count in counts.items():
+            metrics.EVENT_DELIVERY_STATES.labels(consumer, delivery_state).set(count)
+    metrics.EVENTS_UNDISPATCHED.set(events.undispatched)
+    waiting = [t for t in (events.oldest_undispatched_at, events.oldest_pending_due_at) if t]
+    age = (now - min(waiting)).total_seconds() if waiting else 0.0
+    metrics.EVENTS_OLDEST_PENDING_AGE.set(max(0.0, age))
+    for run in jobs:
+        metrics.JOB_LAST_RUN.labels(run.name).set(run.last_run_at.timestamp())
+        metrics.JOB_LAST_DURATION.labels(run.name).set(run.duration_seconds)
+        metrics.JOB_LAST_OK.labels(run.name).set(1 if run.outcome == "ok" else 0)
+        metrics.JOB_FAILURES.labels(run.name).set(run.failures)
     body, content_type = metrics.render()
     return Response(body, media_type=content_type)

@@ -14,18 +14,28 @@ from __future__ import annotations
 
 import gettext
 import io
+from collections.abc import Mapping
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, parseaddr
 from functools import lru_cache
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
-from babel import Locale, UnknownLocaleError
+from babel import Locale, UnknownLocaleError, localedata
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from jinja2 import (
+    ChoiceLoader,
+    Environment,
+    FileSystemLoader,
+    PackageLoader,
+    PrefixLoader,
+    StrictUndefined,
+    select_autoescape,
+)
 
 from atrium.config import Settings
 from atrium.models import OutboxMessage
@@ -46,9 +56,35 @@ TEMPLATES: dict[str, str] = {
     "password_changed": _("Your {product} password was changed"),
     "registration_attempt": _("Someone tried to register with your email at {product}"),
     "login_throttled": _("Failed sign-in attempts on your {product} account"),
+    # A notice from atrium.notifications: its title and body (English) in the branded frame.
+    "notification": _("{product}: {title}"),
+    "api_key_created": _("A new API key was created for your {product} account"),
+    "passkey_added": _("A passkey was added to your {product} account"),
+    "identity_linked": _("A sign-in method was added to your {product} account"),
+    "mfa_factor_added": _("A second factor was added to your {product} account"),
+    "mfa_factor_removed": _("A second factor was removed from your {product} account"),
+    "mfa_disabled": _("Two-factor authentication is off on your {product} account"),
+    "mfa_recovery_code_used": _("A recovery code was used on your {product} account"),
+    "mfa_recovery_codes_generated": _("New recovery codes for your {product} account"),
+    "mfa_trusted_device_added": _("A device was trusted on your {product} account"),
+    "mfa_reset": _("Two-factor authentication was reset on your {product} account"),
 }
 
 SOURCE_LOCALE = "en"
+# Mail templates of applications (ATRIUM_APPS): "<app>/<name>" -> the app's mail directory.
+_APP_DIRECTORIES: dict[str, Path] = {}
+
+
+def register_mail_templates(app_name: str, directory: Path, subjects: Mapping[str, str]) -> None:
+    """Make an application's messages sendable as ``"<app_name>/<name>"``: ``subjects``
+    maps each name to its subject (``str.format`` with the context); ``directory`` holds
+    ``<name>.txt`` and ``<name>.html``, which may extend the platform's ``base.txt`` and
+    ``base.html``. Idempotent."""
+    for name, subject in subjects.items():
+        TEMPLATES[f"{app_name}/{name}"] = subject
+    if _APP_DIRECTORIES.get(app_name) != directory:
+        _APP_DIRECTORIES[app_name] = directory
+        _environment.cache_clear()
 
 
 def available_locales() -> frozenset[str]:
@@ -56,6 +92,24 @@ def available_locales() -> frozenset[str]:
     root = resources.files("atrium.mail").joinpath("locale")
     found = {p.name for p in root.iterdir() if p.joinpath("LC_MESSAGES/messages.po").is_file()}
     return frozenset(found | {SOURCE_LOCALE})
+
+
+@lru_cache(maxsize=1)
+def known_locale_tags() -> tuple[str, ...]:
+    """Every CLDR locale Babel knows, as BCP 47 tags (``pt-BR``, ``sr-Latn-BA``), sorted:
+    the values a locale field accepts (any case, ``-`` or ``_``)."""
+    return tuple(
+        sorted(i.replace("_", "-") for i in localedata.locale_identifiers() if i != "root")
+    )
+
+
+def document_locale_tags(schema: dict[str, Any]) -> None:
+    """``json_schema_extra`` of a locale field: the JSON Schema's string branch lists the
+    known tags (``enum``), so the OpenAPI document says which values are accepted."""
+    branches = schema.get("anyOf", [schema])
+    for branch in branches:
+        if branch.get("type") == "string":
+            branch["enum"] = list(known_locale_tags())
 
 
 def normalize_locale(raw: str) -> str:
@@ -103,8 +157,9 @@ def translations_for(locale: str | None) -> tuple[str, gettext.NullTranslations]
 
 @lru_cache(maxsize=1)
 def _environment() -> Environment:
+    apps = PrefixLoader({name: FileSystemLoader(d) for name, d in _APP_DIRECTORIES.items()})
     env = Environment(
-        loader=PackageLoader("atrium.mail", "templates"),
+        loader=ChoiceLoader([PackageLoader("atrium.mail", "templates"), apps]),
         autoescape=select_autoescape(enabled_extensions=("html",), default=False),
         undefined=StrictUndefined,
         extensions=["jinja2.ext.i18n"],
@@ -156,7 +211,14 @@ class Renderer:
         return f"<{row.id}@{self.domain}>"
 
     def render(self, row: OutboxMessage) -> EmailMessage:
-        context = {"product": self.settings.product_name, **row.context}
+        branding = self.settings.branding
+        context = {
+            "product": self.settings.product_name,
+            "logo_url": branding.logo_url,
+            "primary_color": branding.primary_color,
+            "support_email": branding.support_email,
+            **row.context,
+        }
         parts = render_parts(row.template, row.locale, context)
         msg = EmailMessage()
         msg["From"] = self.display_sender
@@ -166,7 +228,11 @@ class Renderer:
         msg["Date"] = format_datetime(row.created_at)
         # RFC 3834: automatic responders must not answer this message.
         msg["Auto-Submitted"] = "auto-generated"
-        msg.set_content(parts.text)
+        # The text part unencoded (7bit, or 8bit for non-ASCII text; lines stay far below
+        # RFC 5322's 998): quoted-printable would break each long link with soft line
+        # breaks, and the .eml files of the embedded default are read as text. An SMTP
+        # server without 8BITMIME gets it re-encoded by the transport.
+        msg.set_content(parts.text, cte="7bit" if parts.text.isascii() else "8bit")
         msg.add_alternative(parts.html, subtype="html")
         # After the content: set_content() drops every Content-* header (RFC 3282).
         msg["Content-Language"] = parts.language.replace("_", "-")

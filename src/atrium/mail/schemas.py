@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field
 
-from atrium.mail.render import normalize_locale
+from atrium.mail.render import document_locale_tags, normalize_locale
 
 
 def _locale(value: str | None) -> str | None:
@@ -17,6 +17,6 @@ def _locale(value: str | None) -> str | None:
 # account's emails, falling back to English when there is no catalog for it.
 LocaleField = Annotated[
     str | None,
-    Field(default=None, max_length=16, examples=["es"]),
+    Field(default=None, max_length=16, examples=["es"], json_schema_extra=document_locale_tags),
     AfterValidator(_locale),
 ]

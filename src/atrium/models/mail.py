@@ -55,6 +55,9 @@ class EmailTokenPurpose(StrEnum):
     # A purpose name, not a secret.
     reset_password = "reset_password"  # noqa: S105  # nosec B105
     change_email = "change_email"
+    # Keeps an account whose owner asked for its deletion (the emailed link, or the
+    # sign-in during the grace period).
+    cancel_deletion = "cancel_deletion"
 
 
 class EmailToken(Base):

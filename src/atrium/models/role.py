@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Final
 
-from sqlalchemy import Boolean, ForeignKey, Index, String
+from sqlalchemy import Boolean, ForeignKey, Index, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from atrium.models.base import Base, uuid_pk
@@ -21,6 +22,9 @@ class Role(Base):
     name: Mapped[str] = mapped_column(String(64), unique=True)
     description: Mapped[str | None] = mapped_column(String(255))
     is_builtin: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Holders of this role, or of any role inheriting from it, must use a second factor
+    # (migration 0006; on for admin and superadmin by default).
+    mfa_required: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -100,3 +104,23 @@ GRANT_COLUMNS = (
     "user_email_normalized",
     "user_last_login_at",
 )
+
+
+USER, MODERATOR, ADMIN, SUPERADMIN = "user", "moderator", "admin", "superadmin"
+
+# Built-in roles whose holders must use a second factor (``role.mfa_required``, set by
+# migration 0006).
+MFA_REQUIRED_BUILTINS: Final[frozenset[str]] = frozenset({ADMIN, SUPERADMIN})
+
+# Built-in roles as created by migration 0003, with ``files:manage`` given to admin by 0004,
+# ``notifications:broadcast`` by 0009 and ``webhooks:manage`` by 0012
+# (fixed ids so data migrations and registration can refer to them without a lookup).
+# Their permissions are listed in atrium.rbac.permissions.BUILTIN_ROLES; ``superadmin``
+# holds every permission of the catalogue, including any added later, rather than a
+# stored list.
+BUILTIN_ROLE_IDS: Final[dict[str, uuid.UUID]] = {
+    USER: uuid.UUID("00000000-0000-4000-8000-000000000001"),
+    MODERATOR: uuid.UUID("00000000-0000-4000-8000-000000000002"),
+    ADMIN: uuid.UUID("00000000-0000-4000-8000-000000000003"),
+    SUPERADMIN: uuid.UUID("00000000-0000-4000-8000-000000000004"),
+}

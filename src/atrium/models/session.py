@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, LargeBinary, String
+from sqlalchemy import JSON, ForeignKey, LargeBinary, SmallInteger, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from atrium.models.base import Base, uuid_pk
@@ -17,6 +17,13 @@ class AuthSession(Base):
     ``expires_at`` is the absolute end of the session; the idle limit is measured from
     ``last_used_at``. A revoked session (``revoked_at`` set) accepts neither its refresh
     tokens nor its access tokens.
+
+    How strongly the session was authenticated (NIST SP 800-63B authenticator assurance
+    levels; OpenID Connect Core ``acr``/``amr``/``auth_time``): ``aal`` is 1 or 2, ``amr``
+    the RFC 8176 methods used (``pwd``, ``otp``, ``mfa``, ``hwk``, ``swk``, ``user`` ...),
+    ``auth_time`` when the user last actively authenticated. Only an authentication (login,
+    second factor, step-up) raises them; refreshing copies them into the new access token.
+    The server defaults let a previous release insert sessions during a rolling upgrade.
     """
 
     __tablename__ = "auth_session"
@@ -32,6 +39,13 @@ class AuthSession(Base):
     revoked_reason: Mapped[str | None] = mapped_column(String(40))
     user_agent: Mapped[str | None] = mapped_column(String(512))
     ip_address: Mapped[str | None] = mapped_column(String(64))
+    aal: Mapped[int] = mapped_column(SmallInteger, default=1, server_default=text("1"))
+    amr: Mapped[list[str]] = mapped_column(
+        JSON, default=lambda: ["pwd"], server_default=text("'[\"pwd\"]'")
+    )
+    # Server default (migration 0006): the insert time on PostgreSQL, the epoch on SQLite
+    # (an unknown time, never "recent").
+    auth_time: Mapped[datetime]
 
 
 class RefreshToken(Base):

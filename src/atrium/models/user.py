@@ -41,6 +41,13 @@ class User(Base):
             postgresql_where=text("deleted_at IS NOT NULL"),
             sqlite_where=text("deleted_at IS NOT NULL"),
         ),
+        # The erasure job walks the few accounts whose deletion is scheduled.
+        Index(
+            "ix_user_account_deletion_due_at",
+            "deletion_due_at",
+            postgresql_where=text("deletion_due_at IS NOT NULL"),
+            sqlite_where=text("deletion_due_at IS NOT NULL"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
@@ -58,6 +65,10 @@ class User(Base):
     # Language of the account's emails (e.g. "es"); None means mail.default_locale.
     locale: Mapped[str | None] = mapped_column(String(16))
     deleted_at: Mapped[datetime | None]
+    # Deletion asked by the owner (DELETE /users/me): when, and when the grace period ends
+    # and the account is erased. Meanwhile it is hidden and can only cancel the deletion.
+    deletion_requested_at: Mapped[datetime | None]
+    deletion_due_at: Mapped[datetime | None]
 
 
 # PostgreSQL-only GIN (pg_trgm) indexes for ILIKE '%term%' search; not in the model

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -10,6 +11,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from atrium.models import Profile, User, UserPreferences, UserStatus
 from atrium.profiles.exceptions import UsernameTaken
+
+
+@dataclass(frozen=True)
+class AvatarOwner:
+    """What decides who may fetch an account's avatar."""
+
+    visibility: str
+    avatar_version: str | None
 
 
 class ProfileRepository:
@@ -33,6 +42,21 @@ class ProfileRepository:
             )
         ).first()
         return (row[0], row[1]) if row is not None else None
+
+    async def avatar_owner(self, user_id: uuid.UUID) -> AvatarOwner | None:
+        """The profile visibility and current avatar of an active, not deleted account."""
+        row = (
+            await self.db.execute(
+                select(Profile.visibility, Profile.avatar_version)
+                .join(User, User.id == Profile.user_id)
+                .where(
+                    Profile.user_id == user_id,
+                    User.status == UserStatus.active.value,
+                    User.deleted_at.is_(None),
+                )
+            )
+        ).first()
+        return AvatarOwner(row[0], row[1]) if row is not None else None
 
     async def add(self, profile: Profile) -> Profile:
         self.db.add(profile)

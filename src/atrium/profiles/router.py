@@ -4,8 +4,9 @@
   signed-in user's own.
 - ``/api/v1/profiles/{username}``: the public view (public route, answer depends on the
   caller); ``/profiles/{username}/verification``: moderators.
-- ``/api/v1/avatars/{user_id}/{version}/{size}.webp``: avatar images (public route; the
-  URL names the content, so it is cached for a year).
+- ``/api/v1/avatars/{user_id}/{version}/{size}.webp``: avatar images, to whoever may see
+  the profile (public route; a public profile's URL names the content, so it is cached
+  for a year; other avatars are never stored by shared caches).
 """
 
 from __future__ import annotations
@@ -15,14 +16,18 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, File, Response, UploadFile, status
+from pydantic import WithJsonSchema
 
-from atrium.auth.dependencies import CurrentPrincipal, OptionalPrincipal
+from atrium.auth.dependencies import CurrentPrincipal, OptionalPrincipal, unverified_may
+from atrium.config import UnverifiedAction
 from atrium.context import Ctx
 from atrium.core.db import DbSession
 from atrium.core.ratelimit import RateLimited
 from atrium.core.storage import ObjectNotFound
 from atrium.errors import InvalidToken, NotAuthenticated, ValidationFailed, problem_responses
 from atrium.profiles.avatar import CONTENT_TYPE, avatar_key
+from atrium.profiles.avatar_access import authorize_avatar
+from atrium.profiles.dependencies import ProfilesModerate
 from atrium.profiles.exceptions import (
     AvatarNotFound,
     ImageTooLarge,
@@ -41,9 +46,7 @@ from atrium.profiles.schemas import (
     VerificationUpdate,
 )
 from atrium.profiles.service import ProfileService
-from atrium.rbac.dependencies import Authorized, require
 from atrium.rbac.exceptions import PermissionDenied
-from atrium.verification.dependencies import unverified_may
 from atrium.verification.exceptions import EmailNotVerified
 
 me_router = APIRouter(prefix="/users/me", tags=["profiles"])
@@ -51,11 +54,13 @@ router = APIRouter(tags=["profiles"])
 
 _AUTH = (NotAuthenticated, InvalidToken)
 _GATED = (NotAuthenticated, InvalidToken, EmailNotVerified)
-_UPDATE = Depends(unverified_may("account:update"))
+_UPDATE = Depends(unverified_may(UnverifiedAction.update_own_account))
 _AVATAR_NAME = re.compile(r"^([0-9]{1,4})\.webp$")
 _VERSION = re.compile(r"^[0-9a-f]{24}$")
 # The URL changes with the content, so caches may keep an avatar for a year (RFC 8246).
 AVATAR_CACHE_CONTROL = "public, max-age=31536000, immutable"
+# The avatar of a members-only or private profile: never in a shared cache.
+PRIVATE_AVATAR_CACHE = "private, no-store"
 
 
 @me_router.get("/profile", response_model=OwnProfile, responses=problem_responses(*_AUTH))
@@ -139,6 +144,9 @@ async def replace_my_preferences(
 async def update_my_preferences(
     body: Annotated[
         dict[str, Any],
+        # Documented as the preferences themselves: every key optional (each has a
+        # default), nested objects partial, unknown keys refused — what the merge accepts.
+        WithJsonSchema({"$ref": "#/components/schemas/Preferences"}),
         Body(examples=[{"theme": "dark", "notifications": {"mentions": {"email": True}}}]),
     ],
     principal: CurrentPrincipal,
@@ -169,7 +177,7 @@ async def read_profile(
 async def set_profile_verification(
     username: str,
     body: VerificationUpdate,
-    caller: Annotated[Authorized, require("profiles:moderate")],
+    caller: ProfilesModerate,
     db: DbSession,
     ctx: Ctx,
 ) -> PublicProfile:
@@ -180,13 +188,20 @@ async def set_profile_verification(
 @router.get(
     "/avatars/{user_id}/{version}/{name}",
     response_class=Response,
-    responses={200: {"content": {CONTENT_TYPE: {}}}, **problem_responses(AvatarNotFound)},
+    responses={
+        200: {"content": {CONTENT_TYPE: {}}},
+        **problem_responses(InvalidToken, AvatarNotFound),
+    },
 )
-async def read_avatar(user_id: uuid.UUID, version: str, name: str, ctx: Ctx) -> Response:
-    """An avatar image (public route); `name` is `<size>.webp`."""
+async def read_avatar(
+    user_id: uuid.UUID, version: str, name: str, principal: OptionalPrincipal, ctx: Ctx
+) -> Response:
+    """An avatar image, to whoever may see its profile (public route; privacy applies);
+    `name` is `<size>.webp`."""
     match = _AVATAR_NAME.match(name)
     if match is None or not _VERSION.match(version):
         raise AvatarNotFound("No such avatar.")
+    access = await authorize_avatar(ctx, user_id, version, principal)
     try:
         data = await ctx.storage.get_bytes(avatar_key(user_id, version, int(match.group(1))))
     except ObjectNotFound as exc:
@@ -196,7 +211,8 @@ async def read_avatar(user_id: uuid.UUID, version: str, name: str, ctx: Ctx) -> 
         media_type=CONTENT_TYPE,
         headers={
             # X-Content-Type-Options: nosniff is added to every response by the edge.
-            "Cache-Control": AVATAR_CACHE_CONTROL,
+            "Cache-Control": AVATAR_CACHE_CONTROL if access.public else PRIVATE_AVATAR_CACHE,
             "Cross-Origin-Resource-Policy": "cross-origin",
+            **({} if access.public else {"Vary": "Authorization"}),
         },
     )

@@ -16,9 +16,10 @@ from typing import Annotated, Any, Final, Literal
 from urllib.parse import urlsplit
 
 from babel import Locale, UnknownLocaleError
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool
 
 from atrium.core.schemas import RequestModel
+from atrium.mail.render import document_locale_tags
 
 
 class Visibility(StrEnum):
@@ -56,7 +57,32 @@ def _username(value: str) -> str:
     return value
 
 
+# The control characters (Unicode category Cc) the text fields refuse, as a JSON Schema
+# pattern, so that the OpenAPI document states the rule the validator applies.
+_NO_CONTROL = "^[^\\x00-\\x1f\\x7f-\\x9f]*$"
+_NO_CONTROL_BUT_NEWLINE = "^[^\\x00-\\x09\\x0b-\\x1f\\x7f-\\x9f]*$"
+
+
+def _string_branch(**extra: Any) -> Any:
+    """``json_schema_extra`` adding ``extra`` to the string branch of an optional field."""
+
+    def document(schema: dict[str, Any]) -> None:
+        for branch in schema.get("anyOf", [schema]):
+            if branch.get("type") == "string":
+                branch.update(extra)
+
+    return document
+
+
 def _text(max_length: int, *, multiline: bool = False) -> Any:
+    pattern = _NO_CONTROL_BUT_NEWLINE if multiline else _NO_CONTROL
+    return (
+        Field(json_schema_extra=_string_branch(pattern=pattern, maxLength=max_length)),
+        _text_check(max_length, multiline=multiline),
+    )
+
+
+def _text_check(max_length: int, *, multiline: bool = False) -> Any:
     def check(value: str | None) -> str | None:
         if value is None:
             return None
@@ -117,14 +143,43 @@ def _timezone(value: str | None) -> str | None:
     return value
 
 
-Username = Annotated[str, Field(examples=["ada.lovelace"]), AfterValidator(_username)]
-DisplayName = Annotated[str | None, _text(100)]
-Bio = Annotated[str | None, _text(500, multiline=True)]
-Location = Annotated[str | None, _text(100)]
-Pronouns = Annotated[str | None, _text(40)]
-Website = Annotated[str | None, AfterValidator(_website)]
-LocaleTag = Annotated[str | None, Field(examples=["en-GB"]), AfterValidator(_locale)]
-TimeZone = Annotated[str | None, Field(examples=["Europe/London"]), AfterValidator(_timezone)]
+Username = Annotated[
+    str,
+    # Surrounding white space is dropped and letters are lower-cased before the check.
+    Field(examples=["ada.lovelace"], pattern=r"^\s*[A-Za-z0-9_.]{3,30}\s*$"),
+    AfterValidator(_username),
+]
+DisplayName = Annotated[str | None, *_text(100)]
+Bio = Annotated[str | None, *_text(500, multiline=True)]
+Location = Annotated[str | None, *_text(100)]
+Pronouns = Annotated[str | None, *_text(40)]
+# The OpenAPI document states a plain http(s) URL with a host and no credentials (the
+# validator's rules; a blank value clears the field).
+_WEBSITE_PATTERN = (
+    r"^\s*$|^\s*[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?"
+    r"(:[1-9][0-9]{0,3})?([/?#][!-~]*)?\s*$"
+)
+Website = Annotated[
+    str | None,
+    Field(
+        examples=["https://example.org"],
+        json_schema_extra=_string_branch(pattern=_WEBSITE_PATTERN, maxLength=2048),
+    ),
+    AfterValidator(_website),
+]
+LocaleTag = Annotated[
+    str | None,
+    Field(examples=["en-GB"], json_schema_extra=document_locale_tags),
+    AfterValidator(_locale),
+]
+TimeZone = Annotated[
+    str | None,
+    Field(
+        examples=["Europe/London"],
+        json_schema_extra=lambda schema: _string_branch(enum=sorted(_timezones()))(schema),
+    ),
+    AfterValidator(_timezone),
+]
 
 
 class ProfileUpdate(RequestModel):
@@ -184,12 +239,12 @@ class PublicProfile(BaseModel):
 
 
 class VerificationUpdate(RequestModel):
-    verified: bool
+    verified: StrictBool
 
 
 # --- preferences --------------------------------------------------------------------------
 
-PREFERENCES_SCHEMA_VERSION: Final = 1
+PREFERENCES_SCHEMA_VERSION: Final = 2
 """Bump when preferences are added; stored rows keep their version and are filled in with
 the defaults of the new keys when read (no data migration)."""
 
@@ -201,8 +256,8 @@ class _Prefs(BaseModel):
 class Channels(_Prefs):
     """Where a category of notification is delivered."""
 
-    email: bool = True
-    in_app: bool = True
+    email: StrictBool = True
+    in_app: StrictBool = True
 
 
 class Notifications(_Prefs):
@@ -213,9 +268,17 @@ class Notifications(_Prefs):
 
 
 class Accessibility(_Prefs):
-    reduced_motion: bool = False
+    reduced_motion: StrictBool = False
     high_contrast: bool = False
     font_scale: float = Field(default=1.0, ge=0.5, le=3.0)
+
+
+class Privacy(_Prefs):
+    """``activity_tracking`` false opts out of non-essential tracking: no daily activity
+    rollup is recorded for the account (docs/analytics.md). Security records (sessions,
+    the audit trail, the last login) are kept either way."""
+
+    activity_tracking: StrictBool = True
 
 
 class Preferences(_Prefs):
@@ -227,6 +290,7 @@ class Preferences(_Prefs):
     time_format: Literal["locale", "24h", "12h"] = "locale"
     notifications: Notifications = Notifications()
     accessibility: Accessibility = Accessibility()
+    privacy: Privacy = Privacy()
 
 
 class PreferencesRead(Preferences):

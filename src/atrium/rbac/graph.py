@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from atrium.rbac.permissions import ALL_PERMISSIONS, SUPERADMIN
+from atrium.rbac.permissions import SUPERADMIN, all_permissions
 
 
 @dataclass(frozen=True)
@@ -20,6 +20,8 @@ class RoleNode:
     parents: tuple[str, ...]
     created_at: datetime
     updated_at: datetime
+    # Holders (of this role or of any role inheriting from it) must use a second factor.
+    mfa_required: bool = False
 
 
 class RoleGraph:
@@ -46,11 +48,22 @@ class RoleGraph:
         every permission of the catalogue if ``superadmin`` is among them."""
         closure = self.ancestors(names)
         if SUPERADMIN in closure:
-            return ALL_PERMISSIONS
+            return all_permissions()
         out: set[str] = set()
         for name in closure:
             out |= self.roles[name].permissions
         return frozenset(out)
+
+    def mfa_required_by(self, names: Iterable[str]) -> tuple[str, ...]:
+        """Those of ``names`` that require MFA: the role itself or one of its ancestors
+        has ``mfa_required`` (the attribute is inherited like permissions)."""
+        return tuple(
+            sorted(
+                name
+                for name in names
+                if any(self.roles[a].mfa_required for a in self.ancestors([name]))
+            )
+        )
 
     def would_cycle(self, name: str, parents: Iterable[str]) -> bool:
         """Whether giving ``name`` these ``parents`` would make it its own ancestor."""

@@ -8,8 +8,14 @@ required. Documented in docs/architecture.md ("Roles and permissions").
 
 from __future__ import annotations
 
-import uuid
+from collections.abc import Mapping
 from typing import Final
+
+from atrium.models.role import ADMIN as ADMIN
+from atrium.models.role import BUILTIN_ROLE_IDS as BUILTIN_ROLE_IDS
+from atrium.models.role import MODERATOR as MODERATOR
+from atrium.models.role import SUPERADMIN as SUPERADMIN
+from atrium.models.role import USER as USER
 
 PERMISSIONS: Final[dict[str, str]] = {
     "users:read": "List and view any account (admin user list, details).",
@@ -23,22 +29,20 @@ PERMISSIONS: Final[dict[str, str]] = {
     "profiles:read": "Read other users' profiles.",
     "profiles:moderate": "Moderate profiles: see private profiles, set the verified badge.",
     "files:manage": "Read and delete any account's files.",
+    "users:mfa_reset": "Remove every second factor of an account (lost authenticator).",
+    "notifications:broadcast": "Send a notification to every account or to a role's holders.",
+    "identity_providers:manage": "Configure the identity providers of social login.",
+    "webhooks:manage": "Create, change, test and delete webhook endpoints; read their "
+    "delivery log and retry deliveries.",
+    "analytics:read": "Read usage analytics (active accounts, logins, retention, devices).",
+    "users:export": "Export any account's data for a data subject request (GDPR art. 15); audited.",
+    "users:import": "Import accounts from a file, with their roles and password hashes "
+    "(superadmin only by default: an import may grant any role).",
 }
 
 ALL_PERMISSIONS: Final[frozenset[str]] = frozenset(PERMISSIONS)
+"""The platform's own permissions; with the applications' ones: :func:`all_permissions`."""
 
-USER, MODERATOR, ADMIN, SUPERADMIN = "user", "moderator", "admin", "superadmin"
-
-# Built-in roles as created by migration 0003, with ``files:manage`` given to admin by 0004
-# (fixed ids so data migrations and registration can refer to them without a lookup).
-# ``superadmin`` holds every permission of the catalogue, including any added later,
-# rather than a stored list.
-BUILTIN_ROLE_IDS: Final[dict[str, uuid.UUID]] = {
-    USER: uuid.UUID("00000000-0000-4000-8000-000000000001"),
-    MODERATOR: uuid.UUID("00000000-0000-4000-8000-000000000002"),
-    ADMIN: uuid.UUID("00000000-0000-4000-8000-000000000003"),
-    SUPERADMIN: uuid.UUID("00000000-0000-4000-8000-000000000004"),
-}
 BUILTIN_ROLES: Final[dict[str, tuple[tuple[str, ...], tuple[str, ...]]]] = {
     # name: (permissions, parents)
     USER: (("profiles:read",), ()),
@@ -52,6 +56,11 @@ BUILTIN_ROLES: Final[dict[str, tuple[tuple[str, ...], tuple[str, ...]]]] = {
             "roles:assign",
             "audit:read",
             "files:manage",
+            "users:mfa_reset",
+            "notifications:broadcast",
+            "webhooks:manage",
+            "analytics:read",
+            "users:export",
         ),
         (MODERATOR,),
     ),
@@ -61,3 +70,23 @@ BUILTIN_ROLES: Final[dict[str, tuple[tuple[str, ...], tuple[str, ...]]]] = {
 
 def is_known(permission: str) -> bool:
     return permission in PERMISSIONS
+
+
+def all_permissions() -> frozenset[str]:
+    """Every permission of the catalogue, the applications' included (what ``superadmin``
+    holds)."""
+    return frozenset(PERMISSIONS)
+
+
+def register_permissions(permissions: dict[str, str] | Mapping[str, str]) -> None:
+    """Add an application's permissions to the catalogue (name -> description), so roles
+    can carry them and routes can ``require`` them. Idempotent for the same descriptions.
+
+    Raises:
+        ValueError: a name is already in the catalogue with another description.
+    """
+    for name, description in permissions.items():
+        known = PERMISSIONS.get(name)
+        if known is not None and known != description:
+            raise ValueError(f"permission {name!r} is already registered")
+    PERMISSIONS.update(permissions)

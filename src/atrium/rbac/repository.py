@@ -6,15 +6,15 @@ import uuid
 from collections.abc import Collection, Iterable
 from datetime import datetime
 
-from sqlalchemy import bindparam, delete, func, insert, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from atrium.models import Role, RoleParent, RolePermission, User, UserRole
-from atrium.models.role import GRANT_COLUMNS
 from atrium.rbac.exceptions import RoleExists
 from atrium.rbac.graph import RoleGraph, RoleNode
 from atrium.rbac.permissions import BUILTIN_ROLE_IDS, SUPERADMIN
+from atrium.users import grants
 
 
 class RoleRepository:
@@ -46,6 +46,7 @@ class RoleRepository:
                     parents=tuple(sorted(names[p] for p in parents.get(r.id, ()))),
                     created_at=r.created_at,
                     updated_at=r.updated_at,
+                    mfa_required=r.mfa_required,
                 )
                 for r in roles
             }
@@ -83,16 +84,7 @@ class RoleRepository:
 
     async def role_names_of(self, user_id: uuid.UUID) -> list[str]:
         """The names of the roles ``user_id`` holds directly, sorted."""
-        return list(
-            (
-                await self.db.execute(
-                    select(Role.name)
-                    .join(UserRole, UserRole.role_id == Role.id)
-                    .where(UserRole.user_id == user_id)
-                    .order_by(Role.name)
-                )
-            ).scalars()
-        )
+        return await grants.role_names_of(self.db, user_id)
 
     async def role_names_of_many(
         self, user_ids: Collection[uuid.UUID]
@@ -118,43 +110,13 @@ class RoleRepository:
         now: datetime,
         granted_by: uuid.UUID | None,
     ) -> set[uuid.UUID]:
-        """Give ``role_id`` to each of ``user_ids`` that lacks it; the ids that gained it.
-        (Two statements: the ids already holding it, then one INSERT … SELECT that copies
-        each account's sort keys: ``created_at``, ``email_normalized``, ``last_login_at``.)"""
-        if not user_ids:
-            return set()
-        held = set(
-            (
-                await self.db.execute(
-                    select(UserRole.user_id).where(
-                        UserRole.role_id == role_id, UserRole.user_id.in_(list(user_ids))
-                    )
-                )
-            ).scalars()
-        )
-        new = [uid for uid in user_ids if uid not in held]
-        if new:
-            rows = select(
-                User.id,
-                bindparam("role_id", role_id, type_=UserRole.role_id.type),
-                bindparam("granted_at", now, type_=UserRole.granted_at.type),
-                bindparam("granted_by", granted_by, type_=UserRole.granted_by.type),
-                User.created_at,
-                User.email_normalized,
-                User.last_login_at,
-            )
-            # FOR SHARE (PostgreSQL; SQLite serialises writers anyway): a login or email
-            # change of these accounts waits for this grant, so the trigger that then
-            # updates the grants' copies sees this row; one already under way finished
-            # first, and its values are the ones read here. Without it, READ COMMITTED
-            # lets both commit and the copy keeps the old value.
-            rows = rows.where(User.id.in_(new)).with_for_update(read=True)
-            await self.db.execute(insert(UserRole).from_select(GRANT_COLUMNS, rows))
-        return set(new)
+        """Give ``role_id`` to each of ``user_ids`` that lacks it; the ids that gained it
+        (see :func:`atrium.users.grants.grant_role`)."""
+        return await grants.grant_role(self.db, user_ids, role_id, now, granted_by)
 
     async def grant_builtin(self, user_id: uuid.UUID, name: str, now: datetime) -> None:
         """Give the built-in role ``name`` to a user who does not hold it yet (one insert)."""
-        await self.grant([user_id], BUILTIN_ROLE_IDS[name], now, None)
+        await grants.grant_builtin_role(self.db, user_id, name, now)
 
     async def revoke(self, user_ids: Collection[uuid.UUID], role_id: uuid.UUID) -> set[uuid.UUID]:
         """Take ``role_id`` from each of ``user_ids``; the ids that held it."""

@@ -5,13 +5,13 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Response, status
+from fastapi import APIRouter, Depends, Path, Response, status
 
-from atrium.admin.exceptions import UserNotFound
+from atrium.auth.stepup import StepUpRequired, require_step_up
 from atrium.context import Ctx
 from atrium.core.db import DbSession
 from atrium.errors import InvalidToken, NotAuthenticated, ValidationFailed, problem_responses
-from atrium.rbac.dependencies import Authorized, require
+from atrium.rbac.dependencies import RolesAssign, RolesManage, RolesRead
 from atrium.rbac.exceptions import (
     BuiltinRoleProtected,
     EscalationRefused,
@@ -24,6 +24,7 @@ from atrium.rbac.exceptions import (
 )
 from atrium.rbac.schemas import RoleCreate, RoleRead, RoleUpdate
 from atrium.rbac.service import RoleService
+from atrium.users.exceptions import UserNotFound
 
 router = APIRouter(prefix="/admin", tags=["admin: roles"])
 
@@ -32,9 +33,7 @@ RoleName = Annotated[str, Path(max_length=64)]
 
 
 @router.get("/roles", response_model=list[RoleRead], responses=problem_responses(*_AUTH))
-async def list_roles(
-    _: Annotated[Authorized, require("roles:read")], db: DbSession, ctx: Ctx
-) -> list[RoleRead]:
+async def list_roles(_: RolesRead, db: DbSession, ctx: Ctx) -> list[RoleRead]:
     """Every role with its permissions, parents and effective permissions."""
     return await RoleService(db, ctx).list_roles()
 
@@ -55,7 +54,7 @@ async def list_roles(
 )
 async def create_role(
     body: RoleCreate,
-    caller: Annotated[Authorized, require("roles:manage")],
+    caller: RolesManage,
     db: DbSession,
     ctx: Ctx,
 ) -> RoleRead:
@@ -66,9 +65,7 @@ async def create_role(
 @router.get(
     "/roles/{name}", response_model=RoleRead, responses=problem_responses(*_AUTH, RoleNotFound)
 )
-async def get_role(
-    name: RoleName, _: Annotated[Authorized, require("roles:read")], db: DbSession, ctx: Ctx
-) -> RoleRead:
+async def get_role(name: RoleName, _: RolesRead, db: DbSession, ctx: Ctx) -> RoleRead:
     """One role."""
     return await RoleService(db, ctx).get(name)
 
@@ -89,7 +86,7 @@ async def get_role(
 async def update_role(
     name: RoleName,
     body: RoleUpdate,
-    caller: Annotated[Authorized, require("roles:manage")],
+    caller: RolesManage,
     db: DbSession,
     ctx: Ctx,
 ) -> RoleRead:
@@ -105,7 +102,7 @@ async def update_role(
 )
 async def delete_role(
     name: RoleName,
-    caller: Annotated[Authorized, require("roles:manage")],
+    caller: RolesManage,
     db: DbSession,
     ctx: Ctx,
 ) -> Response:
@@ -117,12 +114,15 @@ async def delete_role(
 @router.put(
     "/users/{user_id}/roles/{name}",
     response_model=list[str],
-    responses=problem_responses(*_AUTH, EscalationRefused, UserNotFound, RoleNotFound),
+    responses=problem_responses(
+        *_AUTH, StepUpRequired, EscalationRefused, UserNotFound, RoleNotFound
+    ),
+    dependencies=[Depends(require_step_up)],
 )
 async def grant_role(
     user_id: uuid.UUID,
     name: RoleName,
-    caller: Annotated[Authorized, require("roles:assign")],
+    caller: RolesAssign,
     db: DbSession,
     ctx: Ctx,
 ) -> list[str]:
@@ -134,13 +134,14 @@ async def grant_role(
     "/users/{user_id}/roles/{name}",
     response_model=list[str],
     responses=problem_responses(
-        *_AUTH, EscalationRefused, UserNotFound, RoleNotFound, LastSuperadmin
+        *_AUTH, StepUpRequired, EscalationRefused, UserNotFound, RoleNotFound, LastSuperadmin
     ),
+    dependencies=[Depends(require_step_up)],
 )
 async def revoke_role(
     user_id: uuid.UUID,
     name: RoleName,
-    caller: Annotated[Authorized, require("roles:assign")],
+    caller: RolesAssign,
     db: DbSession,
     ctx: Ctx,
 ) -> list[str]:

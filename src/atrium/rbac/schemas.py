@@ -21,6 +21,11 @@ class RoleRead(BaseModel):
     permissions: list[str]
     parents: list[str]
     effective_permissions: list[str]
+    mfa_required: bool = Field(description="This role requires its holders to use MFA.")
+    effective_mfa_required: bool = Field(
+        description="Holders must use a second factor: this role or a role it inherits from "
+        "requires it."
+    )
     created_at: datetime
     updated_at: datetime
 
@@ -43,6 +48,7 @@ class RoleCreate(RequestModel):
     description: str | None = Field(default=None, max_length=255)
     permissions: list[str] = Field(default_factory=list, max_length=100)
     parents: list[str] = Field(default_factory=list, max_length=20)
+    mfa_required: bool = False
 
 
 class RoleUpdate(RequestModel):
@@ -51,3 +57,4 @@ class RoleUpdate(RequestModel):
     description: str | None = Field(default=None, max_length=255)
     permissions: list[str] | None = Field(default=None, max_length=100)
     parents: list[str] | None = Field(default=None, max_length=20)
+    mfa_required: bool | None = None

@@ -4,8 +4,9 @@ Escalation: a caller may only grant, revoke or define a role whose effective per
 (with inheritance) they hold themselves, and may only manage an account whose effective
 permissions they hold all of (so an ``admin`` cannot touch a ``superadmin``).
 
-Every change publishes a new RBAC version after its commit (see
-:mod:`atrium.rbac.resolver`), so revoked permissions stop working at once on every node.
+Every change publishes a new RBAC version with its commit (see
+:mod:`atrium.rbac.resolver`), so revoked permissions stop working at once on every node,
+and a change that cannot be published fails with 503 instead.
 """
 
 from __future__ import annotations
@@ -15,12 +16,11 @@ from collections.abc import Collection, Iterable
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from atrium.admin.exceptions import UserNotFound
 from atrium.audit.service import record
 from atrium.context import AppContext
-from atrium.core.db import after_commit
+from atrium.events.service import emit
 from atrium.models import Role, User
-from atrium.rbac.dependencies import Authorized
+from atrium.rbac.authorized import Authorized
 from atrium.rbac.exceptions import (
     BuiltinRoleProtected,
     EscalationRefused,
@@ -33,6 +33,7 @@ from atrium.rbac.graph import RoleGraph, RoleNode
 from atrium.rbac.permissions import PERMISSIONS, SUPERADMIN
 from atrium.rbac.repository import RoleRepository
 from atrium.rbac.schemas import RoleCreate, RoleRead, RoleUpdate
+from atrium.users.exceptions import UserNotFound
 
 
 def role_read(graph: RoleGraph, node: RoleNode) -> RoleRead:
@@ -43,6 +44,8 @@ def role_read(graph: RoleGraph, node: RoleNode) -> RoleRead:
         permissions=sorted(node.permissions),
         parents=list(node.parents),
         effective_permissions=sorted(graph.permissions_of([node.name])),
+        mfa_required=node.mfa_required,
+        effective_mfa_required=bool(graph.mfa_required_by([node.name])),
         created_at=node.created_at,
         updated_at=node.updated_at,
     )
@@ -71,9 +74,28 @@ async def protect_last_superadmin(db: AsyncSession, losing: Collection[uuid.UUID
         raise LastSuperadmin("At least one active superadmin must remain.")
 
 
+async def managed_account(
+    db: AsyncSession, caller: Authorized, user_id: uuid.UUID, graph: RoleGraph
+) -> tuple[User, list[str]]:
+    """The account ``user_id`` and the roles it holds directly, provided ``caller`` holds
+    every permission the account has (``graph`` resolves them): the one check before an
+    administrator or a role manager acts on an account.
+
+    Raises:
+        UserNotFound: 404. EscalationRefused: 403, the account is more privileged.
+    """
+    user = await db.get(User, user_id)
+    if user is None:
+        raise UserNotFound("No such user.")
+    roles = await RoleRepository(db).role_names_of(user_id)
+    check_can_hold(caller, graph.permissions_of(roles))
+    return user, roles
+
+
 def publish_rbac_change(db: AsyncSession, ctx: AppContext, user_ids: Iterable[uuid.UUID]) -> None:
-    """After commit: a new RBAC version for every node, and fresh /users/me snapshots."""
-    after_commit(db, ctx.rbac.publish_change)
+    """With the commit: a new RBAC version for every node (pending before the commit, or a
+    503 and a rollback when it cannot be published), and fresh /users/me snapshots."""
+    ctx.rbac.publish_change_on_commit(db)
     ctx.principals.forget_users_on_commit(db, user_ids)
 
 
@@ -127,6 +149,7 @@ class RoleService:
             name=body.name,
             description=body.description,
             is_builtin=False,
+            mfa_required=body.mfa_required,
             created_at=now,
             updated_at=now,
         )
@@ -144,6 +167,7 @@ class RoleService:
                 "description": body.description,
                 "permissions": sorted(set(body.permissions)),
                 "parents": sorted(set(body.parents)),
+                "mfa_required": body.mfa_required,
             },
         )
         publish_rbac_change(self.db, self.ctx, ())
@@ -162,7 +186,7 @@ class RoleService:
         graph = await self.roles.load_graph()
         node = find_role(graph, name)
         changes = body.model_dump(exclude_unset=True)
-        for key in ("permissions", "parents"):  # null means "unchanged", [] means "none"
+        for key in ("permissions", "parents", "mfa_required"):  # null: unchanged, []: none
             if changes.get(key, []) is None:
                 del changes[key]
         if node.name == SUPERADMIN and ({"permissions", "parents"} & set(changes)):
@@ -175,17 +199,21 @@ class RoleService:
             "description": node.description,
             "permissions": sorted(node.permissions),
             "parents": sorted(node.parents),
+            "mfa_required": node.mfa_required,
         }
         after = {
             "description": changes.get("description", node.description),
             "permissions": sorted(set(permissions)),
             "parents": sorted(set(parents)),
+            "mfa_required": changes.get("mfa_required", node.mfa_required),
         }
         role = await self.roles.get(name)
         assert role is not None
         now = self.ctx.clock.now()
         if "description" in changes:
             role.description = changes["description"]
+        if "mfa_required" in changes:
+            role.mfa_required = changes["mfa_required"]
         role.updated_at = now
         await self.db.flush()
         if "permissions" in changes:
@@ -202,6 +230,14 @@ class RoleService:
             target_id=name,
             before={k: before[k] for k in changed},
             after={k: after[k] for k in changed},
+        )
+        await emit(
+            self.db,
+            "role.updated",
+            subject=role.id,
+            actor=caller.user_id,
+            data={"role": name, "fields": changed},
+            at=now,
         )
         publish_rbac_change(self.db, self.ctx, ())
         return await self.get(name)
@@ -234,14 +270,6 @@ class RoleService:
         )
         publish_rbac_change(self.db, self.ctx, ())
 
-    async def _target(self, caller: Authorized, user_id: uuid.UUID, graph: RoleGraph) -> User:
-        user = await self.db.get(User, user_id)
-        if user is None:
-            raise UserNotFound("No such user.")
-        held = await self.roles.role_names_of(user_id)
-        check_can_hold(caller, graph.permissions_of(held))
-        return user
-
     async def grant(self, caller: Authorized, user_id: uuid.UUID, name: str) -> list[str]:
         """Give role ``name`` to a user (idempotent); the user's roles afterwards.
 
@@ -252,7 +280,7 @@ class RoleService:
         graph = await self.roles.load_graph()
         node = find_role(graph, name)
         check_can_hold(caller, graph.permissions_of([name]))
-        await self._target(caller, user_id, graph)
+        await managed_account(self.db, caller, user_id, graph)
         now = self.ctx.clock.now()
         if await self.roles.grant([user_id], node.id, now, caller.user_id):
             await record(
@@ -263,6 +291,14 @@ class RoleService:
                 target_type="user",
                 target_id=user_id,
                 details={"role": name},
+            )
+            await emit(
+                self.db,
+                "role.granted",
+                subject=user_id,
+                actor=caller.user_id,
+                data={"role": name},
+                at=now,
             )
             publish_rbac_change(self.db, self.ctx, [user_id])
         return await self.roles.role_names_of(user_id)
@@ -277,7 +313,7 @@ class RoleService:
         graph = await self.roles.load_graph()
         node = find_role(graph, name)
         check_can_hold(caller, graph.permissions_of([name]))
-        await self._target(caller, user_id, graph)
+        await managed_account(self.db, caller, user_id, graph)
         if name == SUPERADMIN:
             await protect_last_superadmin(self.db, [user_id])
         if await self.roles.revoke([user_id], node.id):
@@ -289,6 +325,14 @@ class RoleService:
                 target_type="user",
                 target_id=user_id,
                 details={"role": name},
+            )
+            await emit(
+                self.db,
+                "role.revoked",
+                subject=user_id,
+                actor=caller.user_id,
+                data={"role": name},
+                at=self.ctx.clock.now(),
             )
             publish_rbac_change(self.db, self.ctx, [user_id])
         return await self.roles.role_names_of(user_id)

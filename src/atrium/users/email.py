@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from email_validator import EmailNotValidError, validate_email
 
-from atrium.auth.exceptions import InvalidEmail
+from atrium.users.exceptions import InvalidEmail
 
 
 @dataclass(frozen=True)

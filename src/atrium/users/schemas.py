@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from atrium.core.examples import EXAMPLE_EMAIL, EXAMPLE_NEW_PASSWORD, EXAMPLE_PASSWORD
-from atrium.core.schemas import RequestModel
+from atrium.core.schemas import POLICY_MARK, RequestModel
 from atrium.mail.schemas import LocaleField
 
 
@@ -67,7 +68,7 @@ class PasswordChange(RequestModel):
     )
 
     current_password: str = Field(max_length=1024)
-    new_password: str = Field(max_length=1024)
+    new_password: str = Field(max_length=1024, json_schema_extra={POLICY_MARK: True})
 
 
 class AccountDeletion(RequestModel):
@@ -76,8 +77,24 @@ class AccountDeletion(RequestModel):
     password: str = Field(max_length=1024)
 
 
+class DeletionScheduled(BaseModel):
+    """The answer to ``DELETE /users/me``: when the account will be erased (ISO 8601 UTC),
+    or null when it was erased at once (grace period 0)."""
+
+    deletion_due_at: datetime | None
+
+
+class DeletionCancel(RequestModel):
+    """The token of the emailed cancel link, or ``cancel_token`` of a sign-in's
+    ``account_deletion_pending`` problem."""
+
+    token: str = Field(min_length=1, max_length=256)
+
+
 class SessionRead(BaseModel):
-    """A login session of the signed-in user."""
+    """A login session, with how strongly it was authenticated: ``aal`` (NIST SP 800-63B
+    assurance level, 1 or 2), ``amr`` (RFC 8176 methods) and ``auth_time`` (the last
+    active authentication)."""
 
     model_config = ConfigDict(from_attributes=True)
 
@@ -88,3 +105,22 @@ class SessionRead(BaseModel):
     user_agent: str | None
     ip_address: str | None
     current: bool
+    aal: Literal[1, 2]
+    amr: list[str]
+    auth_time: datetime
+
+    @classmethod
+    def of(cls, session: Any, *, current: bool) -> SessionRead:
+        """From an ``AuthSession`` row."""
+        return cls(
+            id=session.id,
+            created_at=session.created_at,
+            last_used_at=session.last_used_at,
+            expires_at=session.expires_at,
+            user_agent=session.user_agent,
+            ip_address=session.ip_address,
+            current=current,
+            aal=session.aal,
+            amr=list(session.amr),
+            auth_time=session.auth_time,
+        )

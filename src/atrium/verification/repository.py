@@ -9,8 +9,8 @@ from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from atrium.auth.exceptions import EmailTaken
 from atrium.models import EmailToken, User
+from atrium.users.exceptions import EmailTaken
 
 
 class EmailTokenRepository:
@@ -66,3 +66,10 @@ class EmailTokenRepository:
             await self.db.flush()
         except IntegrityError as exc:
             raise EmailTaken("Another account already uses this email address.") from exc
+
+    async def delete_expired(self, before: datetime) -> int:
+        """Delete the tokens that expired before ``before`` (used or not); how many."""
+        result = await self.db.execute(
+            delete(EmailToken).where(EmailToken.expires_at < before).returning(EmailToken.id)
+        )
+        return len(result.all())

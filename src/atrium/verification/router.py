@@ -1,30 +1,29 @@
-"""HTTP routes of the account email flows: /api/v1/auth/{verify-email,password,email-change}
-and /api/v1/users/me/email."""
+"""Public HTTP routes of the account email flows: /api/v1/auth/{verify-email,password,
+email-change} (the signed-in ones are in :mod:`atrium.account.email_router`)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, BackgroundTasks, Response, status
 
-from atrium.auth.dependencies import CurrentPrincipal
-from atrium.auth.exceptions import EmailTaken, IncorrectPassword, InvalidEmail, WeakPassword
 from atrium.context import Ctx
 from atrium.core.db import DbSession
 from atrium.core.ratelimit import RateLimited
-from atrium.errors import InvalidToken, NotAuthenticated, ValidationFailed, problem_responses
-from atrium.verification.exceptions import EmailUnchanged, InvalidEmailToken
+from atrium.errors import ValidationFailed, problem_responses
+from atrium.users.exceptions import EmailTaken, WeakPassword
+from atrium.verification.exceptions import InvalidEmailToken
 from atrium.verification.schemas import (
     Accepted,
-    EmailChangeRequest,
     PasswordForgotRequest,
     PasswordResetRequest,
     TokenRequest,
 )
-from atrium.verification.service import AccountEmailService
+from atrium.verification.service import (
+    AccountEmailService,
+    limit_forgot_password,
+    send_password_reset,
+)
 
 router = APIRouter(prefix="/auth", tags=["auth"])
-me_router = APIRouter(prefix="/users/me", tags=["users"])
-
-_AUTH_ERRORS = (NotAuthenticated, InvalidToken)
 
 
 @router.post(
@@ -40,27 +39,19 @@ async def verify_email(body: TokenRequest, db: DbSession, ctx: Ctx) -> Response:
 
 
 @router.post(
-    "/verify-email/resend",
-    status_code=status.HTTP_202_ACCEPTED,
-    response_model=Accepted,
-    responses=problem_responses(*_AUTH_ERRORS, RateLimited),
-)
-async def resend_verification(principal: CurrentPrincipal, db: DbSession, ctx: Ctx) -> Accepted:
-    """Send a new verification link to the signed-in user's address (rate-limited)."""
-    await AccountEmailService(db, ctx).resend_verification(principal)
-    return Accepted(detail="If the address is not verified yet, a new link is on its way.")
-
-
-@router.post(
     "/password/forgot",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=Accepted,
     responses=problem_responses(RateLimited, ValidationFailed),
 )
-async def forgot_password(body: PasswordForgotRequest, db: DbSession, ctx: Ctx) -> Accepted:
+async def forgot_password(
+    body: PasswordForgotRequest, background: BackgroundTasks, ctx: Ctx
+) -> Accepted:
     """Email a password reset link, if an account has this address (public; same answer
     either way)."""
-    await AccountEmailService(db, ctx).forgot_password(body.email)
+    await limit_forgot_password(ctx, body.email)
+    # Everything that depends on the account runs after the answer is sent.
+    background.add_task(send_password_reset, ctx, body.email)
     return Accepted(detail="If an account has this address, a reset link is on its way.")
 
 
@@ -86,21 +77,3 @@ async def confirm_email_change(body: TokenRequest, db: DbSession, ctx: Ctx) -> R
     """Apply an email change with the token sent to the new address (public)."""
     await AccountEmailService(db, ctx).confirm_email_change(body.token)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
-
-
-@me_router.post(
-    "/email",
-    status_code=status.HTTP_202_ACCEPTED,
-    response_model=Accepted,
-    responses=problem_responses(
-        *_AUTH_ERRORS, IncorrectPassword, InvalidEmail, EmailUnchanged, EmailTaken, ValidationFailed
-    ),
-)
-async def request_email_change(
-    body: EmailChangeRequest, principal: CurrentPrincipal, db: DbSession, ctx: Ctx
-) -> Accepted:
-    """Ask to change the email; it changes when the link sent to the new address is used."""
-    await AccountEmailService(db, ctx).request_email_change(
-        principal, body.new_email, body.password
-    )
-    return Accepted(detail="A confirmation link is on its way to the new address.")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from atrium.core.examples import EXAMPLE_PASSWORD
-from atrium.core.schemas import RequestModel
+from atrium.core.schemas import POLICY_MARK, EmailAddress, RequestModel
 
 # Emailed tokens are 43 characters (256 bits, URL-safe base64); anything far longer is
 # refused before it reaches the database.
@@ -21,12 +21,16 @@ class TokenRequest(RequestModel):
 class PasswordForgotRequest(RequestModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"email": "ada@example.com"}]})
 
-    email: str = Field(max_length=320)
+    email: EmailAddress
 
 
 class PasswordResetRequest(RequestModel):
     token: str = _TOKEN
-    new_password: str = Field(max_length=1024, examples=["new correct horse battery"])
+    new_password: str = Field(
+        max_length=1024,
+        examples=["new correct horse battery"],
+        json_schema_extra={POLICY_MARK: True},
+    )
 
 
 class EmailChangeRequest(RequestModel):
@@ -36,7 +40,7 @@ class EmailChangeRequest(RequestModel):
         }
     )
 
-    new_email: str = Field(max_length=320)
+    new_email: EmailAddress
     password: str = Field(max_length=1024)
 
 

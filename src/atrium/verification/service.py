@@ -11,7 +11,6 @@ Password Cheat Sheet). Every message is an outbox row in the caller's transactio
 from __future__ import annotations
 
 import hashlib
-import secrets
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,15 +18,15 @@ from typing import Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from atrium.auth.exceptions import EmailTaken, IncorrectPassword, InvalidEmail
-from atrium.auth.password_policy import check_password
-from atrium.auth.principal import Principal
-from atrium.auth.repository import SessionRepository
 from atrium.context import AppContext
-from atrium.errors import InvalidToken
+from atrium.core.db import unit_of_work
+from atrium.core.opaque import new_token, token_digest
+from atrium.events.service import emit
 from atrium.mail.service import Outbox
 from atrium.models import EmailToken, EmailTokenPurpose, User, UserStatus
 from atrium.users.email import normalize_email
+from atrium.users.exceptions import EmailTaken, IncorrectPassword, InvalidEmail
+from atrium.users.password_policy import check_password
 from atrium.users.repository import UserRepository
 from atrium.verification.exceptions import EmailUnchanged, InvalidEmailToken
 from atrium.verification.repository import EmailTokenRepository
@@ -39,9 +38,51 @@ log = structlog.get_logger(__name__)
 _NOBODY = uuid.UUID(int=0)
 
 
+def _email_key(email: str) -> str | None:
+    try:
+        return normalize_email(email).key
+    except InvalidEmail:
+        return None
+
+
+async def limit_forgot_password(ctx: AppContext, email: str) -> None:
+    """Count a forgot-password request against ``rate_limit.forgot_password``, per submitted
+    address (normalised when valid), known or not.
+
+    Raises:
+        RateLimited: 429, past the limit for this address.
+    """
+    key = _email_key(email)
+    await ctx.ratelimiter.hit(
+        "forgot_password", hashlib.sha256((key or email.casefold()).encode()).hexdigest()
+    )
+
+
+async def send_password_reset(ctx: AppContext, email: str) -> None:
+    """Run after the answer to ``POST /auth/password/forgot`` has been sent: look the
+    account up and queue its reset link in a transaction of its own.
+
+    The request answers before any of this, so a known and an unknown address take the
+    same path until the response (only the rate limit), and the timing of the answer
+    says nothing about the account. The outbox row commits with the token, as everywhere:
+    once committed the email is delivered. Failures are logged, never raised (the client
+    has its answer already); the user can ask again.
+    """
+    try:
+        async with unit_of_work(ctx.sessionmaker) as db:
+            await AccountEmailService(db, ctx).queue_password_reset(email)
+    except Exception:
+        log.exception("password_reset_request_failed")
+
+
+def _may_reset(user: User) -> bool:
+    """Only an active account that is not (soft-)deleted may reset its password."""
+    return user.status == UserStatus.active.value and user.deleted_at is None
+
+
 def hash_email_token(raw: str) -> bytes:
     """SHA-256 digest of an emailed token, as stored."""
-    return hashlib.sha256(raw.encode()).digest()
+    return token_digest(raw)
 
 
 class AccountEmailService:
@@ -54,7 +95,6 @@ class AccountEmailService:
         self.mail = ctx.settings.mail
         self.users = UserRepository(db)
         self.tokens = EmailTokenRepository(db)
-        self.sessions = SessionRepository(db)
         self.outbox = Outbox(db, ctx.clock, ctx.settings.mail.default_locale)
 
     # --- helpers -----------------------------------------------------------------------
@@ -65,7 +105,7 @@ class AccountEmailService:
     async def _new_token(
         self, user_id: uuid.UUID, purpose: EmailTokenPurpose, email: str, ttl_seconds: int
     ) -> str:
-        raw = secrets.token_urlsafe(32)
+        raw = new_token()
         now = self.ctx.clock.now()
         await self.tokens.add(
             EmailToken(
@@ -122,26 +162,33 @@ class AccountEmailService:
             user.email_verified_at = now
             user.updated_at = now
             await self.db.flush()
+            await emit(
+                self.db,
+                "user.email_verified",
+                subject=user.id,
+                actor=user.id,
+                data={"email": user.email},
+                at=now,
+            )
         self.ctx.principals.forget_users_on_commit(self.db, [user.id])
         log.info("email_verified", user_id=str(user.id))
 
-    async def resend_verification(self, principal: Principal) -> None:
+    async def resend_verification(self, user_id: uuid.UUID) -> None:
         """Queue a new verification link (nothing when already verified).
 
         Raises:
             RateLimited: 429, past ``rate_limit.resend_verification`` for this account.
         """
-        await self.ctx.ratelimiter.hit("resend_verification", str(principal.user_id))
-        user = await self.users.get(principal.user_id)
-        if user is None:
-            raise InvalidToken("The account no longer exists.")
+        await self.ctx.ratelimiter.hit("resend_verification", str(user_id))
+        user = await self.users.get_caller(user_id)
         if user.email_verified_at is None:
             await self.send_verification(user)
 
     # --- password reset ----------------------------------------------------------------
 
     async def forgot_password(self, email: str) -> None:
-        """Queue a reset link when an active account has ``email``; otherwise nothing.
+        """Queue a reset link when an active, not deleted account has ``email``; otherwise
+        nothing.
 
         The same work is done either way — a token is generated and hashed and older
         reset tokens are discarded (of no account, for an unknown email) — so the answer
@@ -153,21 +200,22 @@ class AccountEmailService:
                 (counted per submitted address, known or not, so it reveals nothing; it
                 stops anyone from flooding a mailbox with reset emails).
         """
-        try:
-            key: str | None = normalize_email(email).key
-        except InvalidEmail:
-            key = None
-        await self.ctx.ratelimiter.hit(
-            "forgot_password", hashlib.sha256((key or email.casefold()).encode()).hexdigest()
-        )
+        await limit_forgot_password(self.ctx, email)
+        await self.queue_password_reset(email)
+
+    async def queue_password_reset(self, email: str) -> None:
+        """The work of :meth:`forgot_password` after its rate limit: look the account up,
+        discard its older reset tokens and queue a new link (nothing for an unknown,
+        inactive or deleted account)."""
+        key = _email_key(email)
         user = await self.users.get_by_email_key(key) if key else None
-        if user is not None and user.status != UserStatus.active.value:
+        if user is not None and not _may_reset(user):
             user = None
         await self.tokens.discard_unused(
             user.id if user else _NOBODY, EmailTokenPurpose.reset_password.value
         )
         if user is None:
-            hash_email_token(secrets.token_urlsafe(32))
+            hash_email_token(new_token())
             log.info("password_reset_requested", known=False)
             return
         ttl = self.auth.password_reset_ttl_seconds
@@ -186,7 +234,8 @@ class AccountEmailService:
         the address, so an unverified address becomes verified.
 
         Raises:
-            InvalidEmailToken: 400 ``invalid_token``.
+            InvalidEmailToken: 400 ``invalid_token``, also when the account was deleted or
+                suspended since the link was sent.
             WeakPassword: 422, the registration policy; the token stays usable (the
                 transaction, including its claim, is rolled back).
         """
@@ -194,31 +243,36 @@ class AccountEmailService:
         user, email = await self._claim(raw, EmailTokenPurpose.reset_password, now)
         if normalize_email(email).key != user.email_normalized:
             raise InvalidEmailToken("The link is for an address the account no longer has.")
-        check_password(new_password, email=user.email, settings=self.auth)
+        if not _may_reset(user):
+            # Deleted or suspended since the link was sent: a reset must not be a way back.
+            raise InvalidEmailToken("The link is invalid, expired or already used.")
+        check_password(new_password, email=user.email, settings=self.auth, field="new_password")
         user.password_hash = await self.ctx.hasher.hash(new_password)
         user.updated_at = now
         if user.email_verified_at is None:
             user.email_verified_at = now
         await self.db.flush()
-        revoked = await self.sessions.revoke_user_sessions(user.id, now, "password_reset")
+        revoked = await self.users.revoke_sessions([user.id], now, "password_reset", actor=user.id)
+        await emit(self.db, "password.reset", subject=user.id, actor=user.id, at=now)
         self.ctx.principals.revoke_on_commit(self.db, revoked)
+        # A reset proves only the mailbox: trusted devices must pass the second factor again.
+        await self.users.revoke_trusted_devices(user.id)
         self.ctx.principals.forget_users_on_commit(self.db, [user.id])
-        await self.notify_password_changed(user)
+        # The "password changed" notice follows from the password.reset event
+        # (atrium.notifications.consumer).
         log.info("password_reset", user_id=str(user.id), sessions_revoked=len(revoked))
-
-    async def notify_password_changed(self, user: User) -> None:
-        """Queue the "your password was changed" notice."""
-        await self._queue("password_changed", user, user.email, {})
 
     async def notify_login_throttled(self, user: User) -> None:
         """Queue the notice that failed logins on the account are now being slowed down."""
         await self._queue("login_throttled", user, user.email, {})
 
+    async def notify_identity_linked(self, user: User, provider: str) -> None:
+        """Queue the notice that a social-login identity of ``provider`` was linked."""
+        await self._queue("identity_linked", user, user.email, {"provider": provider})
+
     # --- email change ------------------------------------------------------------------
 
-    async def request_email_change(
-        self, principal: Principal, new_email: str, password: str
-    ) -> None:
+    async def request_email_change(self, user_id: uuid.UUID, new_email: str, password: str) -> None:
         """Send a confirmation link to ``new_email`` and a notice to the current address.
         Nothing changes until the link is used. A newer request replaces older links.
 
@@ -229,9 +283,7 @@ class AccountEmailService:
             EmailTaken: 409, another account has it (with enumeration-safe registration
                 on, the answer is the same 202 and no link is sent).
         """
-        user = await self.users.get(principal.user_id)
-        if user is None:
-            raise InvalidToken("The account no longer exists.")
+        user = await self.users.get_caller(user_id)
         ok, _ = await self.ctx.hasher.verify(password, user.password_hash)
         if not ok:
             raise IncorrectPassword("The password is incorrect.")
@@ -270,29 +322,22 @@ class AccountEmailService:
         now = self.ctx.clock.now()
         user, email = await self._claim(raw, EmailTokenPurpose.change_email, now)
         target = normalize_email(email)
+        previous = user.email
         await self.tokens.set_email(user, target.address, target.key, now)
+        await emit(
+            self.db,
+            "user.email_changed",
+            subject=user.id,
+            actor=user.id,
+            data={"email": target.address, "previous_email": previous},
+            at=now,
+        )
         self.ctx.principals.forget_users_on_commit(self.db, [user.id])
         log.info("email_changed", user_id=str(user.id))
 
     # --- registration without enumeration ---------------------------------------------
 
-    async def register_quietly(self, email: str, password: str, locale: str | None) -> None:
-        """Register as :meth:`AuthService.register` does, but when the address already has
-        an account, queue a notice to its owner instead of failing (OWASP ASVS 5.0 6.3.8).
-        Either way the password is hashed, so both take comparable time.
-
-        Raises:
-            InvalidEmail, WeakPassword: 422 (they do not depend on the account existing).
-        """
-        from atrium.auth.service import AuthService  # auth.service imports this module
-
-        try:
-            async with self.db.begin_nested():
-                await AuthService(self.db, self.ctx).register(email, password, locale=locale)
-        except EmailTaken:
-            owner = await self.users.get_by_email_key(normalize_email(email).key)
-            if owner is not None:
-                await self._queue(
-                    "registration_attempt", owner, owner.email, {"email": owner.email}
-                )
-            log.info("registration_of_existing_email", user_id=str(owner.id) if owner else None)
+    async def notify_registration_attempt(self, owner: User) -> None:
+        """Queue the notice that someone tried to register the owner's address again
+        (enumeration-safe registration; see :meth:`atrium.auth.service.AuthService.sign_up`)."""
+        await self._queue("registration_attempt", owner, owner.email, {"email": owner.email})

@@ -1,0 +1,1 @@
+"""Domain events: the catalogue, emitting in a change's transaction, delivery to consumers."""

@@ -1,0 +1,1 @@
+"""Importing accounts from other identity systems (docs/import.md)."""

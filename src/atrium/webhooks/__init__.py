@@ -1,0 +1,1 @@
+"""Webhooks: endpoints administered over the API, signed deliveries of domain events."""
