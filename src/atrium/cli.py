@@ -68,8 +68,8 @@ def _one_line_errors(command: Callable[P, R]) -> Callable[P, R]:
 def _settings(*, logging: bool = False) -> Settings:
     """The settings, with unknown ``ATRIUM_*`` variables reported: one warning line each
     in development and test, a refusal in production (a misspelt variable there silently
-    leaves a default in place). ``logging``: configure the log output too (long-running
-    commands).
+    leaves a default in place). ``logging``: the log at ``log_level`` (long-running
+    commands); otherwise warnings and errors only, on stderr.
 
     Raises:
         StartupError: invalid settings, or unknown variables in production.
@@ -91,10 +91,14 @@ def _settings(*, logging: bool = False) -> Settings:
         )
     for variable in unknown:
         typer.echo(f"warning: unknown variable {variable} is ignored", err=True)
-    if logging:
-        from atrium.core.logging import configure_logging
+    from atrium.core.logging import configure_logging
 
+    if logging:
         configure_logging(settings)
+    else:
+        # A short command prints its result on stdout; the log (structlog's default would
+        # print every debug line there) goes to stderr, warnings and errors only.
+        configure_logging(settings.model_copy(update={"log_level": "warning"}))
     return settings
 
 
@@ -630,6 +634,30 @@ def purge_deleted() -> None:
             await engine.dispose()
 
     typer.echo(f"purged {anyio.run(run)} accounts")
+
+
+retention_app = typer.Typer(
+    no_args_is_help=True, help="Retention: remove what is kept past its period (docs/privacy.md)."
+)
+app.add_typer(retention_app, name="retention")
+
+
+@retention_app.command("run")
+@_one_line_errors
+def retention_run(
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Print what would be removed; change nothing."
+    ),
+) -> None:
+    """Apply every retention policy now (the job retention.run does it every hour)."""
+    from atrium.core.clock import SystemClock
+    from atrium.retention.service import format_outcomes, run_from_command
+
+    settings = _settings()
+    _check_database(settings)
+    outcomes = anyio.run(lambda: run_from_command(settings, SystemClock().now(), dry_run=dry_run))
+    for line in format_outcomes(outcomes, dry_run=dry_run):
+        typer.echo(line)
 
 
 mfa_app = typer.Typer(no_args_is_help=True, help="Second factors: key rotation.")

@@ -600,12 +600,28 @@ class JobSettings(BaseModel):
 
     # Remove soft-deleted accounts past accounts.deleted_retention_days.
     purge_deleted_interval_seconds: float = Field(default=3600.0, gt=0)
-    # Delete sessions ended (expired or revoked) more than this long ago, and expired email
-    # tokens; every cleanup_interval_seconds.
-    ended_session_retention_days: int = Field(default=7, ge=0)
-    cleanup_interval_seconds: float = Field(default=3600.0, gt=0)
-    # Delete events whose every delivery was delivered this long after their dispatch.
-    event_retention_days: int = Field(default=7, ge=0)
+
+
+class RetentionSettings(BaseModel):
+    """How long each kind of record is kept (docs/privacy.md, "Retention"; GDPR art.
+    5(1)(e)). Days; 0 keeps that kind for good. Applied by the job ``retention.run``."""
+
+    enabled: bool = True
+    # How often the worker's leader applies the policies, and rows per transaction.
+    interval_seconds: float = Field(default=3600.0, gt=0)
+    batch_size: int = Field(default=1000, ge=1, le=100_000)
+    # The audit trail (security events of every account).
+    audit_event_days: float = Field(default=365, ge=0)
+    # After their end: sessions (expired or revoked) and refresh tokens, email tokens, API
+    # keys, second-factor and passkey challenges, social sign-in tickets, trusted devices.
+    ended_session_days: float = Field(default=30, ge=0)
+    # After delivery: sent email (outbox), events every consumer received, webhook
+    # deliveries (failed ones: after their creation).
+    delivered_message_days: float = Field(default=30, ge=0)
+    # After the account read them: inbox notices.
+    read_notification_days: float = Field(default=180, ge=0)
+    # The per-account daily activity rollup (the anonymous analytics rollups are kept).
+    activity_days: float = Field(default=400, ge=0)
 
 
 class ActivitySettings(BaseModel):
@@ -708,6 +724,7 @@ class Settings(BaseSettings):
     activity: ActivitySettings = ActivitySettings()
     social: SocialSettings = SocialSettings()
     privacy: PrivacySettings = PrivacySettings()
+    retention: RetentionSettings = RetentionSettings()
 
     @model_validator(mode="after")
     def _production_requires_explicit_choices(self) -> Settings:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
 from typing import Any
 
 import anyio
@@ -21,7 +20,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from atrium.activity.rollups import run_rollup
 from atrium.admin.purge import purge_expired
-from atrium.auth.repository import SessionRepository
 from atrium.config import Settings
 from atrium.core.bus import Bus, create_bus
 from atrium.core.clock import Clock, SystemClock
@@ -30,13 +28,12 @@ from atrium.core.jobs import Job, JobContext, JobRunner
 from atrium.core.leased_worker import LeasedWorker
 from atrium.core.storage import create_storage
 from atrium.events.dispatcher import Consumer, EventDispatcher
-from atrium.events.repository import EventRepository
 from atrium.mail.transport import create_transport
 from atrium.mail.worker import MailWorker
 from atrium.notifications.broadcast import broadcast_consumer
 from atrium.notifications.consumer import notification_consumer
 from atrium.privacy.jobs import erase_due_job, exports_job
-from atrium.verification.repository import EmailTokenRepository
+from atrium.retention.service import retention_job
 from atrium.webhooks.consumer import webhook_consumer
 from atrium.webhooks.worker import WebhookWorker
 
@@ -73,38 +70,12 @@ async def purge_deleted_accounts(ctx: JobContext) -> None:
         log.info("accounts_purged", count=purged)
 
 
-async def clean_up_sessions_and_tokens(ctx: JobContext) -> None:
-    """``sessions.cleanup``: sessions ended long ago (refresh tokens cascade) and expired
-    email tokens."""
-    now = ctx.clock.now()
-    cutoff = now - timedelta(days=ctx.settings.jobs.ended_session_retention_days)
-    async with unit_of_work(ctx.sessionmaker) as db:
-        sessions = await SessionRepository(db).delete_ended(cutoff)
-        tokens = await EmailTokenRepository(db).delete_expired(now)
-    log.info("sessions_cleaned_up", sessions=sessions, email_tokens=tokens)
-
-
-async def prune_events(ctx: JobContext) -> None:
-    """``events.prune``: events fully delivered more than ``jobs.event_retention_days``
-    ago, in batches of 10,000."""
-    cutoff = ctx.clock.now() - timedelta(days=ctx.settings.jobs.event_retention_days)
-    total = 0
-    while True:
-        async with unit_of_work(ctx.sessionmaker) as db:
-            deleted = await EventRepository(db).prune(cutoff, 10_000)
-        total += deleted
-        if deleted < 10_000:
-            break
-    log.info("events_pruned", count=total)
-
-
 def platform_jobs(settings: Settings) -> list[Job]:
     """The platform's scheduled jobs (``ATRIUM_JOBS__*``); applications add their own."""
     jobs = settings.jobs
     return [
         Job("accounts.purge_deleted", purge_deleted_accounts, jobs.purge_deleted_interval_seconds),
-        Job("sessions.cleanup", clean_up_sessions_and_tokens, jobs.cleanup_interval_seconds),
-        Job("events.prune", prune_events, jobs.cleanup_interval_seconds),
+        Job("retention.run", retention_job, settings.retention.interval_seconds),
         Job("analytics.rollup", run_rollup, settings.activity.rollup_interval_seconds),
         Job("privacy.exports", exports_job, settings.privacy.export_build_interval_seconds),
         Job("privacy.erase_due", erase_due_job, settings.privacy.deletion_interval_seconds),

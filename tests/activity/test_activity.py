@@ -12,14 +12,17 @@ from sqlalchemy import func, select
 
 from atrium.activity.service import (
     activity_for_export,
-    delete_activity_older_than,
     flush,
     list_activity_for_user,
 )
+from atrium.config import RetentionSettings
 from atrium.context import AppContext
 from atrium.core.activity import login_method, truncate_ip
 from atrium.core.clock import FrozenClock
+from atrium.core.storage import create_storage
 from atrium.models import LoginDay, UserActivityDay
+from atrium.retention.policies import POLICIES
+from atrium.retention.service import apply_policy
 from tests.factories import PASSWORD, login, register, signed_in, signed_in_as
 
 ME = "/api/v1/users/me"
@@ -205,7 +208,7 @@ async def test_admin_reads_an_account_activity_with_users_read(
     assert missing.json()["code"] == "user_not_found"
 
 
-async def test_retention_hook_deletes_days_older_than_the_limit_in_batches(
+async def test_activity_retention_deletes_days_older_than_the_limit_in_batches(
     client: httpx.AsyncClient, ctx: AppContext, clock: FrozenClock
 ) -> None:
     auth = await signed_in(client)
@@ -229,11 +232,17 @@ async def test_retention_hook_deletes_days_older_than_the_limit_in_batches(
             )
         await db.commit()
 
-    would = await delete_activity_older_than(ctx.sessionmaker, 30, clock.now(), dry_run=True)
-    deleted = await delete_activity_older_than(ctx.sessionmaker, 30, clock.now(), batch_size=4)
+    settings = ctx.settings.model_copy(
+        update={"retention": RetentionSettings(activity_days=30, batch_size=4)}
+    )
+    [policy] = [p for p in POLICIES if p.kind == "activity"]
+    storage = create_storage(settings)
+    dry = await apply_policy(ctx.sessionmaker, settings, policy, clock.now(), storage, dry_run=True)
+    deleted = await apply_policy(ctx.sessionmaker, settings, policy, clock.now(), storage)
+    would = dry.rows
 
     # 32, 34, ..., 48 days ago: 9 days are older than 30 days.
-    assert would == deleted == 9
+    assert would == deleted.rows == 9
     async with ctx.sessionmaker() as db:
         left = await list_activity_for_user(db, user_id)
         oldest = (await db.execute(select(func.min(UserActivityDay.day)))).scalar_one()

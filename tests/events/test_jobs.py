@@ -1,4 +1,4 @@
-"""The platform's scheduled jobs: purge, session and token cleanup, event pruning; their
+"""The platform's scheduled jobs: purge, retention (sessions, tokens, events); their
 last run recorded for ``atrium jobs status`` and ``/metrics``."""
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ async def test_platform_jobs_purge_clean_up_prune_and_record_their_runs(
     await EventDispatcher(
         ctx.sessionmaker, ctx.settings, ctx.clock, [Consumer("c", ("*",), ok)]
     ).drain()
-    clock.advance(days=60)  # the session expires, the token too, the events age
+    clock.advance(days=90)  # the session and token end over 30 days ago, the events age
     await runner(ctx).run_once(force=True)
 
     assert await count(ctx, AuthSession) == 0
@@ -83,14 +83,13 @@ async def test_platform_jobs_purge_clean_up_prune_and_record_their_runs(
         runs = {r.name: r for r in await recorded_runs(db)}
     assert set(runs) == {
         "accounts.purge_deleted",
-        "sessions.cleanup",
-        "events.prune",
+        "retention.run",
         "privacy.exports",
         "privacy.erase_due",
         "analytics.rollup",
     }
     assert {(r.outcome, r.runs, r.failures) for r in runs.values()} == {("ok", 2, 0)}
-    assert runs["events.prune"].last_run_at == clock.now()
+    assert runs["retention.run"].last_run_at == clock.now()
 
 
 async def test_events_with_an_undelivered_delivery_are_not_pruned(
@@ -105,9 +104,9 @@ async def test_events_with_an_undelivered_delivery_are_not_pruned(
     await EventDispatcher(
         ctx.sessionmaker, ctx.settings, ctx.clock, [Consumer("c", ("*",), down)]
     ).run_once()
-    clock.advance(days=60)
+    clock.advance(days=90)
     await runner(
-        ctx, [j for j in platform_jobs(ctx.settings) if j.name == "events.prune"]
+        ctx, [j for j in platform_jobs(ctx.settings) if j.name == "retention.run"]
     ).run_once()
 
     assert await count(ctx, Event) == 1

@@ -1,4 +1,4 @@
-"""Every query of account activity: the daily rollup's upserts, reads and retention."""
+"""Every query of account activity: the daily rollup's upserts and reads."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import delete, func, select, tuple_
+from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -99,29 +99,3 @@ class ActivityRepository:
             query = query.where(UserActivityDay.day <= until)
         rows = await self.db.execute(query.order_by(UserActivityDay.day.desc()))
         return list(rows.scalars())
-
-    async def delete_before(self, cutoff: date, limit: int) -> int:
-        """Delete at most ``limit`` rows of days before ``cutoff``; the number deleted."""
-        oldest = (
-            select(UserActivityDay.user_id, UserActivityDay.day)
-            .where(UserActivityDay.day < cutoff)
-            .order_by(UserActivityDay.day)
-            .limit(limit)
-        )
-        if self.db.get_bind().dialect.name == "postgresql":
-            # Concurrent flushes upsert today's rows, never these; SKIP LOCKED keeps two
-            # retention passes from waiting on each other.
-            oldest = oldest.with_for_update(skip_locked=True)
-        result = await self.db.execute(
-            delete(UserActivityDay)
-            .where(tuple_(UserActivityDay.user_id, UserActivityDay.day).in_(oldest))
-            .execution_options(synchronize_session=False)
-        )
-        return int(getattr(result, "rowcount", 0) or 0)
-
-    async def count_before(self, cutoff: date) -> int:
-        """How many rows are of days before ``cutoff``."""
-        query = (
-            select(func.count()).select_from(UserActivityDay).where(UserActivityDay.day < cutoff)
-        )
-        return int((await self.db.execute(query)).scalar_one())

@@ -1,9 +1,9 @@
 """The rules of activity tracking: flushing the in-memory buffer into the daily rollup,
-reading an account's days, the opt-out, and retention.
+reading an account's days and the opt-out.
 
 The rollup is personal data (GDPR art. 4(1): it is about an identified account), kept for
-``activity.retention_days``-style policies through :func:`delete_activity_older_than`
-(the retention job calls it), exported by :func:`list_activity_for_user` (right of access,
+``retention.activity_days`` (:mod:`atrium.retention.policies`, the ``activity`` policy),
+exported by :func:`list_activity_for_user` (right of access,
 art. 15) and not recorded at all for an account whose preference
 ``privacy.activity_tracking`` is false (the opt-out of non-essential tracking).
 """
@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import structlog
@@ -140,31 +140,6 @@ def day_json(row: UserActivityDay) -> dict[str, Any]:
         "active_sessions": row.active_sessions,
         "ip_prefix": row.ip_prefix,
     }
-
-
-async def delete_activity_older_than(
-    sessionmaker: async_sessionmaker[AsyncSession],
-    days: int,
-    now: datetime,
-    *,
-    batch_size: int = 10_000,
-    dry_run: bool = False,
-) -> int:
-    """Retention hook (GDPR art. 5(1)(e), storage limitation): delete the rollup rows of
-    days more than ``days`` days before ``now``'s day, ``batch_size`` rows per transaction
-    (short locks; ``FOR UPDATE SKIP LOCKED`` on PostgreSQL). Returns the rows deleted (or,
-    ``dry_run``, that would be). The analytics rollups carry no account and are kept."""
-    cutoff = now.date() - timedelta(days=days)
-    if dry_run:
-        async with unit_of_work(sessionmaker) as db:
-            return await ActivityRepository(db).count_before(cutoff)
-    total = 0
-    while True:
-        async with unit_of_work(sessionmaker) as db:
-            deleted = await ActivityRepository(db).delete_before(cutoff, batch_size)
-        total += deleted
-        if deleted < batch_size:
-            return total
 
 
 async def activity_for_export(
