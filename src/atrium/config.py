@@ -586,6 +586,16 @@ class SocialSettings(BaseModel):
     http_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
     # Tolerated clock difference when checking an ID token's exp and iat.
     clock_skew_seconds: int = Field(default=60, ge=0, le=600)
+    # An account created by social login takes the provider's picture (OIDC ``picture``,
+    # GitHub ``avatar_url``) as its avatar: fetched by the worker's leader (job
+    # social.import_avatars, every avatar_import_interval_seconds) within
+    # http_timeout_seconds and avatars.max_bytes, re-encoded like an upload. The URL is
+    # the provider's to choose, so the request follows the webhooks' SSRF rules: public
+    # addresses only unless allowed here (tests and private providers).
+    import_avatars: bool = True
+    avatar_import_interval_seconds: float = Field(default=10.0, gt=0)
+    avatar_allow_loopback: bool = False
+    avatar_allow_private_networks: bool = False
 
     @model_validator(mode="after")
     def _unique_ids(self) -> SocialSettings:

@@ -18,6 +18,7 @@ import anyio
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from atrium.account.avatar_import import import_avatars_job
 from atrium.activity.rollups import run_rollup
 from atrium.admin.purge import purge_expired
 from atrium.config import Settings
@@ -76,6 +77,11 @@ def platform_jobs(settings: Settings) -> list[Job]:
     return [
         Job("accounts.purge_deleted", purge_deleted_accounts, jobs.purge_deleted_interval_seconds),
         Job("retention.run", retention_job, settings.retention.interval_seconds),
+        Job(
+            "social.import_avatars",
+            import_avatars_job,
+            settings.social.avatar_import_interval_seconds,
+        ),
         Job("analytics.rollup", run_rollup, settings.activity.rollup_interval_seconds),
         Job("privacy.exports", exports_job, settings.privacy.export_build_interval_seconds),
         Job("privacy.erase_due", erase_due_job, settings.privacy.deletion_interval_seconds),

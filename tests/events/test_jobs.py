@@ -84,6 +84,7 @@ async def test_platform_jobs_purge_clean_up_prune_and_record_their_runs(
     assert set(runs) == {
         "accounts.purge_deleted",
         "retention.run",
+        "social.import_avatars",
         "privacy.exports",
         "privacy.erase_due",
         "analytics.rollup",

@@ -67,6 +67,9 @@ class FakeIdP:
     userinfo_email: str | None = "ada@example.com"
     userinfo_sub: str | None = None  # None: the subject of the grant
     announced_issuer: str | None = None  # None: the real one
+    # Profile pictures served at /pictures/<name>: (status, body, headers).
+    pictures: dict[str, tuple[int, bytes, dict[str, str]]] = field(default_factory=dict)
+    picture_fetches: int = 0
 
     def reset(self) -> None:
         self.keys = [RSAKey.generate_key(2048, parameters={"kid": f"k{time.monotonic_ns()}"})]
@@ -85,6 +88,8 @@ class FakeIdP:
         self.userinfo_email = "ada@example.com"
         self.userinfo_sub = None
         self.announced_issuer = None
+        self.pictures = {}
+        self.picture_fetches = 0
 
     def rotate(self) -> None:
         """The provider's new key signs; the old one is no longer published."""
@@ -210,6 +215,13 @@ class FakeIdP:
             return JSONResponse({"message": "Bad credentials"}, status_code=401)
         return JSONResponse(self.github_emails)
 
+    async def picture(self, request: Request) -> Response:
+        self.picture_fetches += 1
+        status, body, headers = self.pictures.get(
+            request.path_params["name"], (404, b"not found", {})
+        )
+        return Response(body, status_code=status, headers=headers)
+
     def app(self) -> Starlette:
         return Starlette(
             routes=[
@@ -221,6 +233,7 @@ class FakeIdP:
                 Route("/login/oauth/access_token", self.github_token, methods=["POST"]),
                 Route("/api/user", self.github_api_user),
                 Route("/api/user/emails", self.github_api_emails),
+                Route("/pictures/{name}", self.picture),
             ]
         )
 

@@ -1,5 +1,5 @@
 """SSRF defences: schemes, private and loopback addresses, localhost names, redirects, and
-DNS answers that change (the resolver replaced through `atrium.webhooks.ssrf.resolve_host`)."""
+DNS answers that change (the resolver replaced through `atrium.core.ssrf.resolve_host`)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from sqlalchemy import select
 
 from atrium.config import WebhookSettings
 from atrium.context import AppContext
+from atrium.core import ssrf
 from atrium.core.clock import FrozenClock
+from atrium.core.ssrf import UrlRefused
 from atrium.models import WebhookAttempt, WebhookDelivery
-from atrium.webhooks import ssrf
-from atrium.webhooks.exceptions import WebhookUrlRefused
 from atrium.webhooks.sender import WebhookClient, post
 from tests.dispatch import dispatch
 from tests.webhooks.conftest import Receiver, worker
@@ -50,7 +50,7 @@ REFUSED_URLS = [
 
 @pytest.mark.parametrize("url", REFUSED_URLS)
 def test_urls_that_are_not_public_http_are_refused(url: str) -> None:
-    with pytest.raises(WebhookUrlRefused):
+    with pytest.raises(UrlRefused):
         ssrf.parse_url(url, STRICT)
 
 
@@ -62,13 +62,13 @@ def test_public_urls_are_accepted() -> None:
 def test_settings_allow_loopback_then_private_networks_explicitly() -> None:
     ssrf.parse_url("http://127.0.0.1/hook", LOOPBACK_ONLY)
     ssrf.parse_url("http://localhost/hook", LOOPBACK_ONLY)
-    with pytest.raises(WebhookUrlRefused):
+    with pytest.raises(UrlRefused):
         ssrf.parse_url("http://10.0.0.1/hook", LOOPBACK_ONLY)
-    with pytest.raises(WebhookUrlRefused):
+    with pytest.raises(UrlRefused):
         ssrf.parse_url("http://169.254.169.254/", LOOPBACK_ONLY)
     private = WebhookSettings(allow_private_networks=True)
     ssrf.check_address(ipaddress.ip_address("10.0.0.1"), private)
-    with pytest.raises(WebhookUrlRefused):
+    with pytest.raises(UrlRefused):
         ssrf.check_address(ipaddress.ip_address("224.0.0.1"), private)
 
 

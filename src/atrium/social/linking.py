@@ -109,6 +109,8 @@ class LinkingService:
             )
             if ext.name:
                 user.full_name = ext.name[:200]
+            if ext.picture and self.ctx.settings.social.import_avatars:
+                await TicketRepository(self.db).queue_avatar_import(user.id, ext.picture, now)
             await record(
                 self.db,
                 "user.registered",

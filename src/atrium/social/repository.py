@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -152,3 +153,46 @@ class TicketRepository:
 
     async def purge_expired(self, before: datetime) -> None:
         await self.db.execute(delete(OAuthTicket).where(OAuthTicket.expires_at < before))
+
+    # --- queued imports of a provider's picture (atrium.account.avatar_import) ----------
+
+    async def queue_avatar_import(self, user_id: uuid.UUID, url: str, now: datetime) -> None:
+        """Queue the import of ``url`` as ``user_id``'s avatar: a ticket of kind
+        ``avatar`` (a random digest; nothing secret), live for a day."""
+        await self.add(
+            AVATAR_IMPORT,
+            secrets.token_bytes(32),
+            {"user_id": str(user_id), "url": url[:2048]},
+            now,
+            AVATAR_IMPORT_TTL_SECONDS,
+        )
+
+    async def claim_avatar_imports(self, now: datetime, limit: int) -> list[dict[str, Any]]:
+        """Claim up to ``limit`` queued imports (each is handed out once, whichever node
+        asks; ``FOR UPDATE SKIP LOCKED`` on PostgreSQL); their payloads, oldest first."""
+        query = (
+            select(OAuthTicket.id)
+            .where(
+                OAuthTicket.kind == AVATAR_IMPORT,
+                OAuthTicket.used_at.is_(None),
+                OAuthTicket.expires_at > now,
+            )
+            .order_by(OAuthTicket.created_at)
+            .limit(limit)
+        )
+        if self.db.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        ids = list((await self.db.execute(query)).scalars())
+        if not ids:
+            return []
+        result = await self.db.execute(
+            update(OAuthTicket)
+            .where(OAuthTicket.id.in_(ids), OAuthTicket.used_at.is_(None))
+            .values(used_at=now)
+            .returning(OAuthTicket.payload)
+        )
+        return [dict(row[0]) for row in result]
+
+
+AVATAR_IMPORT = "avatar"
+AVATAR_IMPORT_TTL_SECONDS = 24 * 3600

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from atrium.core.ssrf import UrlRefused
 from atrium.errors import AppError, Conflict, NotFound
 
 
@@ -15,11 +16,10 @@ class WebhookDeliveryNotFound(NotFound):
     title = "No such webhook delivery"
 
 
-class WebhookUrlRefused(AppError):
+class WebhookUrlRefused(UrlRefused):
     """The URL is not http(s), or names a host Atrium refuses to call (private, loopback,
     link-local or metadata addresses, unless ``webhooks.allow_*`` says otherwise)."""
 
-    status = 422
     code = "webhook_url_refused"
     title = "Webhook URL refused"
 

@@ -3,7 +3,7 @@
 :class:`WebhookClient` is what a worker keeps for its life: one connection pool per
 *(scheme, host name, port, pinned address)*, so an attempt reuses a kept-alive connection
 (and one TLS context) instead of opening a fresh one. Pinning stays per attempt: the host
-is resolved and every answer checked before each attempt (:func:`atrium.webhooks.ssrf.pin`)
+is resolved and every answer checked before each attempt (:func:`atrium.core.ssrf.pin`)
 and the attempt goes through the pool of the address it was checked against — a name
 whose answer changed (DNS rebinding) is checked again and, when allowed, gets a pool of
 its own; a connection is never shared by two host names (its TLS session and ``Host``
@@ -24,8 +24,7 @@ from dataclasses import dataclass
 import httpx
 
 from atrium.config import WebhookSettings
-from atrium.webhooks.exceptions import WebhookUrlRefused
-from atrium.webhooks.ssrf import PinnedTransport, Target, parse_url, pin
+from atrium.core.ssrf import PinnedTransport, Target, UrlRefused, parse_url, pin
 
 EXCERPT_CHARS = 1000
 USER_AGENT = "Atrium-Webhooks/1"
@@ -120,7 +119,7 @@ class WebhookClient:
         """POST ``body`` (JSON) to ``url`` with ``headers``; success is a 2xx answer.
 
         The host is resolved and checked for this attempt and the connection pinned to
-        the checked address (:mod:`atrium.webhooks.ssrf`); redirects are not followed;
+        the checked address (:mod:`atrium.core.ssrf`); redirects are not followed;
         ``connect_timeout_seconds`` and ``read_timeout_seconds`` bound the attempt; at
         most ``max_response_bytes`` of the answer are read (the rest of a longer answer
         is dropped with its connection).
@@ -134,7 +133,7 @@ class WebhookClient:
         try:
             target = parse_url(url, settings)
             address = await pin(target, settings)
-        except WebhookUrlRefused as exc:
+        except UrlRefused as exc:
             return AttemptResult(False, None, elapsed(), None, f"refused: {exc.detail}")
         request_headers = {
             "content-type": "application/json",

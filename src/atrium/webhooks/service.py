@@ -1,8 +1,9 @@
 """The rules of webhook administration: endpoints, secrets, the delivery log.
 
 Every change is audited (``webhook.*`` actions) in the request's unit of work. URLs are
-checked for form and literal addresses here (:func:`atrium.webhooks.ssrf.parse_url`); the
-host's addresses are checked again at every attempt, when it is resolved.
+checked for form and literal addresses here (:func:`check_url`, with
+:func:`atrium.core.ssrf.parse_url`); the host's addresses are checked again at every
+attempt, when it is resolved.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from atrium.audit.service import record
+from atrium.config import WebhookSettings
 from atrium.context import AppContext
+from atrium.core.ssrf import UrlRefused, parse_url
 from atrium.events.catalogue import CATALOGUE
 from atrium.models import WebhookDelivery, WebhookEndpoint
 from atrium.social.secret_box import encrypt_secret
@@ -24,6 +27,7 @@ from atrium.webhooks.exceptions import (
     WebhookDeliveryNotFound,
     WebhookLimitReached,
     WebhookNotFound,
+    WebhookUrlRefused,
 )
 from atrium.webhooks.repository import WebhookRepository
 from atrium.webhooks.schemas import (
@@ -36,7 +40,6 @@ from atrium.webhooks.schemas import (
     WebhookWithSecret,
 )
 from atrium.webhooks.signing import new_secret
-from atrium.webhooks.ssrf import parse_url
 from atrium.webhooks.wake import wake_on_commit
 from atrium.webhooks.worker import TEST_EVENT_TYPE
 
@@ -108,7 +111,7 @@ class WebhookService:
             WebhookLimitReached: 409, ``webhooks.max_endpoints`` exist.
             SecretKeyMissing: 409, production without ``social.secret_keys``.
         """
-        parse_url(body.url, self.settings)
+        check_url(body.url, self.settings)
         types = check_event_types(body.event_types)
         if await self.repo.count_endpoints() >= self.settings.max_endpoints:
             raise WebhookLimitReached(
@@ -155,7 +158,7 @@ class WebhookService:
         before = endpoint_read(endpoint).model_dump(mode="json")
         changes = body.model_dump(exclude_unset=True)
         if body.url is not None:
-            parse_url(body.url, self.settings)
+            check_url(body.url, self.settings)
             endpoint.url = body.url
         if body.event_types is not None:
             endpoint.event_types = check_event_types(body.event_types)
@@ -285,3 +288,16 @@ def _delivery_read(row: WebhookDelivery, attempts: list[Any]) -> DeliveryRead:
         last_error=row.last_error,
         attempt_log=[AttemptRead.model_validate(a) for a in attempts],
     )
+
+
+def check_url(url: str, settings: WebhookSettings) -> None:
+    """Check an endpoint's URL for form and literal addresses (no resolution: the sender
+    resolves and checks before each attempt).
+
+    Raises:
+        WebhookUrlRefused: 422, with the reason.
+    """
+    try:
+        parse_url(url, settings)
+    except UrlRefused as exc:
+        raise WebhookUrlRefused(exc.detail) from None
