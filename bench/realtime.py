@@ -4,11 +4,12 @@
    ``/api/v1/users/me/notifications/stream`` connections (target 10,000); the server's
    resident memory (VmRSS of its process tree) before and after gives the memory per
    connection.
-2. **Node A to node B**: two ``atrium serve`` nodes sharing PostgreSQL and Redis; a stream
-   is held on B while an administrator on A grants and revokes a role (each change makes
-   a notice, through A's in-process event dispatcher and Redis pub/sub); the time from the
-   change's HTTP answer on A to the notice on B's stream, p50/p99, at the rate the
-   machine sustains (``--rate`` asked).
+2. **Node A to node B**: two ``atrium serve`` nodes sharing PostgreSQL and Redis;
+   ``--accounts`` accounts each hold a stream on B while an administrator on A grants and
+   revokes their role, open loop at ``--rate`` changes per second with at most
+   ``--concurrency`` in flight (each change makes a notice, through A's in-process event
+   dispatcher and Redis pub/sub); the time from the change's HTTP answer on A to the
+   notice on B's stream, p50/p99, and the rate the machine achieved.
 
     uv run python bench/realtime.py --server postgresql+asyncpg://postgres@127.0.0.1:5432 \\
         --redis redis://127.0.0.1:6379/3 --connections 10000 --changes 1000 --rate 1000
@@ -129,32 +130,66 @@ async def idle_connections(port: int, pid: int, token: str, count: int) -> tuple
 
 
 async def latency(
-    port_a: int, port_b: int, admin: str, user_id: str, token: str, changes: int, rate: float
+    port_a: int,
+    port_b: int,
+    admin: str,
+    users: list[tuple[str, str]],
+    changes: int,
+    rate: float,
+    concurrency: int,
 ) -> tuple[list[float], float]:
-    """Seconds from each change's answer on A to its notice on B's stream; achieved rate."""
-    reader, writer = await open_stream(port_b, token)
-    answered: dict[int, float] = {}
-    arrived: list[float] = []
+    """Seconds from each change's answer on A to its notice on B's stream; achieved rate.
 
-    async def read() -> None:
-        while len(arrived) < changes:
+    Open loop: change ``i`` is started at ``i / rate`` seconds whatever the answers to the
+    earlier ones (at most ``concurrency`` in flight); it grants (or, every other round,
+    revokes) a role of account ``i mod len(users)``, each account with its own stream on
+    B. One account's changes are serialised (its notices arrive in order)."""
+    streams = [await open_stream(port_b, token) for _, token in users]
+    answered: list[list[float]] = [[] for _ in users]
+    arrived: list[list[float]] = [[] for _ in users]
+    expected = [len(range(k, changes, len(users))) for k in range(len(users))]
+
+    async def read(k: int) -> None:
+        reader = streams[k][0]
+        while len(arrived[k]) < expected[k]:
             line = await reader.readline()
+            if not line:
+                return
             if line.startswith(b"event: notification"):
-                arrived.append(time.perf_counter())
+                arrived[k].append(time.perf_counter())
 
-    reading = asyncio.create_task(read())
-    url = f"http://127.0.0.1:{port_a}/api/v1/admin/users/{user_id}/roles/moderator"
+    readers = [asyncio.create_task(read(k)) for k in range(len(users))]
+    locks = [asyncio.Lock() for _ in users]
+    slots = asyncio.Semaphore(concurrency)
     started = time.perf_counter()
-    async with httpx.AsyncClient(headers={"Authorization": f"Bearer {admin}"}) as c:
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(
+        headers={"Authorization": f"Bearer {admin}"}, limits=limits, timeout=60
+    ) as c:
+
+        async def change(i: int) -> None:
+            k = i % len(users)
+            url = f"http://127.0.0.1:{port_a}/api/v1/admin/users/{users[k][0]}/roles/moderator"
+            async with slots, locks[k]:
+                grant = (i // len(users)) % 2 == 0
+                response = await (c.put(url) if grant else c.delete(url))
+                assert response.status_code == 200, response.text
+                answered[k].append(time.perf_counter())
+
+        tasks = []
         for i in range(changes):
-            response = await (c.put(url) if i % 2 == 0 else c.delete(url))
-            assert response.status_code == 200, response.text
-            answered[i] = time.perf_counter()
-            await asyncio.sleep(max(0.0, started + (i + 1) / rate - time.perf_counter()))
+            await asyncio.sleep(max(0.0, started + i / rate - time.perf_counter()))
+            tasks.append(asyncio.create_task(change(i)))
+        await asyncio.gather(*tasks)
     achieved = changes / (time.perf_counter() - started)
-    await asyncio.wait_for(reading, 60)
-    writer.close()
-    return [arrived[i] - answered[i] for i in range(changes)], achieved
+    await asyncio.wait_for(asyncio.gather(*readers), 120)
+    for _, writer in streams:
+        writer.close()
+    return [
+        arrival - answer
+        for k in range(len(users))
+        for answer, arrival in zip(answered[k], arrived[k], strict=True)
+    ], achieved
 
 
 async def fresh_database(server: str, name: str) -> str:
@@ -178,6 +213,8 @@ def main() -> None:
     parser.add_argument("--changes", type=int, default=1000)
     parser.add_argument("--rate", type=float, default=1000.0)
     parser.add_argument("--port", type=int, default=8871)
+    parser.add_argument("--accounts", type=int, default=100, help="streams on B for latency")
+    parser.add_argument("--concurrency", type=int, default=32, help="changes in flight on A")
     args = parser.parse_args()
     database = asyncio.run(fresh_database(args.server, "atrium_bench_realtime"))
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -190,7 +227,8 @@ def main() -> None:
             "ATRIUM_REDIS__KEY_PREFIX": f"atrium-bench-rt-{os.getpid()}:",
             "ATRIUM_HTTP__ACCESS_LOG": "false",
             "ATRIUM_LOG_LEVEL": "warning",
-            "ATRIUM_RATE_LIMIT__REGISTRATION": "1000/minute",
+            "ATRIUM_RATE_LIMIT__REGISTRATION": "10000/minute",
+            "ATRIUM_RATE_LIMIT__LOGIN": "10000/minute",
             "ATRIUM_ADMIN_EMAIL": f"bench-rt-admin-{os.getpid()}@example.com",
             "ATRIUM_ADMIN_PASSWORD": PASSWORD,
         }
@@ -199,12 +237,23 @@ def main() -> None:
         try:
             base_a = f"http://127.0.0.1:{args.port}"
             _, admin = account(base_a, env["ATRIUM_ADMIN_EMAIL"])
-            user_id, token = account(base_a, f"bench-rt-{os.getpid()}@example.com")
+            users = [
+                account(base_a, f"bench-rt-{os.getpid()}-{k}@example.com")
+                for k in range(args.accounts)
+            ]
             before, after, held = asyncio.run(
-                idle_connections(args.port + 1, b.pid, token, args.connections)
+                idle_connections(args.port + 1, b.pid, users[0][1], args.connections)
             )
             seconds, achieved = asyncio.run(
-                latency(args.port, args.port + 1, admin, user_id, token, args.changes, args.rate)
+                latency(
+                    args.port,
+                    args.port + 1,
+                    admin,
+                    users,
+                    args.changes,
+                    args.rate,
+                    args.concurrency,
+                )
             )
         finally:
             for proc in (a, b):
@@ -218,7 +267,8 @@ def main() -> None:
         SECTION,
         "",
         f"Run on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC with `uv run python bench/realtime.py "
-        f"--connections {args.connections} --changes {args.changes} --rate {args.rate:g}`: "
+        f"--connections {args.connections} --changes {args.changes} --rate {args.rate:g} "
+        f"--accounts {args.accounts} --concurrency {args.concurrency}`: "
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores shared with "
         f"other work (load average at the end {os.getloadavg()[0]:.2f}); two `atrium serve` "
         "nodes (one worker each) on PostgreSQL and Redis.",
@@ -228,7 +278,9 @@ def main() -> None:
         f"| idle SSE connections held by node B | {held:,} |",
         f"| node B resident memory before / after | {before / 1024:,.0f} MiB / {after / 1024:,.0f} MiB |",
         f"| resident memory per idle connection | {per_conn:,.1f} KiB |",
-        f"| changes on A (role granted/revoked) | {args.changes:,} at {achieved:,.0f}/s achieved ({args.rate:g}/s asked) |",
+        f"| changes on A (role granted/revoked, open loop over {args.accounts} accounts, "
+        f"{args.concurrency} in flight) | {args.changes:,} at {achieved:,.0f}/s achieved "
+        f"({args.rate:g}/s asked) |",
         f"| change answered on A → notice on B's stream, p50 | {p50:,.1f} ms |",
         f"| same, p99 | {p99:,.1f} ms |",
     ]

@@ -4,12 +4,11 @@ method, per cohort and week): its cost does not grow with the number of accounts
 
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import date, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import String, cast, literal, null, select, union_all
+from sqlalchemy import BigInteger, and_, case, cast, func, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from atrium.activity.exceptions import InvalidRange
@@ -69,20 +68,35 @@ def _share(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
-async def _read(db: AsyncSession, since: date, until: date) -> list[Any]:
-    """Every rollup row the report needs, in one round trip (a UNION ALL of the four
-    tables in one shape: ``kind``, ``day``, two labels, seven counts)."""
-    zero, blank = literal(0), cast(null(), String)
+OUTCOMES = ("success", "failure")
+LOGIN_COLUMNS = tuple((method, outcome) for method in LOGIN_METHODS for outcome in OUTCOMES)
+"""The order of the login counts in a pivoted ``l`` row."""
+_WIDTH = max(7, len(LOGIN_COLUMNS), len(DEVICE_TYPES))
 
-    def shaped(kind: str, day: Any, a: Any, b: Any, *counts: Any) -> Any:
-        padded = [*counts, *([zero] * (7 - len(counts)))]
+
+async def _read(db: AsyncSession, since: date, until: date) -> list[tuple[Any, ...]]:
+    """Every rollup figure the report needs, in one round trip: a UNION ALL of rows
+    ``(kind, day, n1, …)``, one per day and table (logins and devices pivoted into
+    columns by the database: a year is about 1,100 rows, not 5,000) and one per cohort
+    and week offset:
+
+    - ``d``: dau, wau, mau, registrations, accounts, verified, mfa_accounts;
+    - ``l``: the day's logins in :data:`LOGIN_COLUMNS` order;
+    - ``s``: the day's sessions in ``DEVICE_TYPES`` order;
+    - ``r`` (day = cohort week): week offset, cohort size, active.
+    """
+    zero = literal(0)
+
+    def shaped(kind: str, day: Any, *counts: Any) -> list[Any]:
+        padded = [*counts, *([zero] * (_WIDTH - len(counts)))]
         return [
             literal(kind).label("kind"),
             day.label("day"),
-            a.label("a"),
-            b.label("b"),
-            *(c.label(f"n{i + 1}") for i, c in enumerate(padded)),
+            *(cast(c, BigInteger).label(f"n{i + 1}") for i, c in enumerate(padded)),
         ]
+
+    def pivot(value: Any, condition: Any) -> Any:
+        return func.coalesce(func.sum(case((condition, value), else_=0)), 0)
 
     d, lg, sd, rc = AnalyticsDay, LoginDay, SessionDeviceDay, RetentionCohort
     query = union_all(
@@ -90,8 +104,6 @@ async def _read(db: AsyncSession, since: date, until: date) -> list[Any]:
             *shaped(
                 "d",
                 d.day,
-                blank,
-                blank,
                 d.dau,
                 d.wau,
                 d.mau,
@@ -101,67 +113,84 @@ async def _read(db: AsyncSession, since: date, until: date) -> list[Any]:
                 d.mfa_accounts,
             )
         ).where(d.day >= since, d.day <= until),
-        select(*shaped("l", lg.day, lg.method, lg.outcome, lg.count)).where(
-            lg.day >= since, lg.day <= until
-        ),
-        select(*shaped("s", sd.day, sd.device_type, blank, sd.sessions)).where(
-            sd.day >= since, sd.day <= until
-        ),
         select(
-            *shaped("r", rc.cohort_week, blank, blank, rc.week_offset, rc.cohort_size, rc.active)
-        ).where(rc.cohort_week >= week_start(since), rc.cohort_week <= until),
+            *shaped(
+                "l",
+                lg.day,
+                *(pivot(lg.count, and_(lg.method == m, lg.outcome == o)) for m, o in LOGIN_COLUMNS),
+            )
+        )
+        .where(lg.day >= since, lg.day <= until)
+        .group_by(lg.day),
+        select(
+            *shaped("s", sd.day, *(pivot(sd.sessions, sd.device_type == k) for k in DEVICE_TYPES))
+        )
+        .where(sd.day >= since, sd.day <= until)
+        .group_by(sd.day),
+        select(*shaped("r", rc.cohort_week, rc.week_offset, rc.cohort_size, rc.active)).where(
+            rc.cohort_week >= week_start(since), rc.cohort_week <= until
+        ),
     )
-    return list((await db.execute(query)).all())
+    return [tuple(row) for row in (await db.execute(query)).all()]
+
+
+def _sum(per_day: dict[date, list[int]], span: list[date], width: int) -> list[int]:
+    totals = [0] * width
+    for day in span:
+        counts = per_day.get(day)
+        if counts is not None:
+            for i in range(width):
+                totals[i] += counts[i]
+    return totals
 
 
 async def report(db: AsyncSession, since: date, until: date, interval: Interval) -> dict[str, Any]:
     """The analytics of ``since``..``until`` by ``interval`` (the shape of
     :class:`atrium.activity.schemas.AnalyticsReport`). A bucket without computed days has
     null figures (the rollup job has not reached it)."""
-    rows = await _read(db, since, until)
-    # "d" rows: n1..n7 = dau, wau, mau, registrations, accounts, verified, mfa_accounts.
-    days = {r.day: r for r in rows if r.kind == "d"}
-    logins: dict[date, dict[tuple[str, str], int]] = defaultdict(dict)
-    devices: dict[date, dict[str, int]] = defaultdict(dict)
-    for r in rows:
-        if r.kind == "l":
-            logins[r.day][(r.a, r.b)] = r.n1
-        elif r.kind == "s":
-            devices[r.day][r.a] = r.n1
+    days: dict[date, list[int]] = {}
+    logins: dict[date, list[int]] = {}
+    devices: dict[date, list[int]] = {}
+    cohort_rows: list[tuple[date, list[int]]] = []
+    for kind, day, *counts in await _read(db, since, until):
+        if kind == "d":  # dau, wau, mau, registrations, accounts, verified, mfa_accounts
+            days[day] = counts
+        elif kind == "l":
+            logins[day] = counts
+        elif kind == "s":
+            devices[day] = counts
+        else:
+            cohort_rows.append((day, counts))
 
     out = []
     for first, last in buckets(since, until, interval):
         span = [first + timedelta(days=i) for i in range((last - first).days + 1)]
         computed = [days[d] for d in span if d in days]
         end = computed[-1] if computed else None
-        login_counts = {
-            method: {
-                outcome: sum(logins[d].get((method, outcome), 0) for d in span)
-                for outcome in ("success", "failure")
-            }
-            for method in LOGIN_METHODS
-        }
+        login_totals = _sum(logins, span, len(LOGIN_COLUMNS))
+        login_counts: dict[str, dict[str, int]] = {m: {} for m in LOGIN_METHODS}
+        for (method, outcome), n in zip(LOGIN_COLUMNS, login_totals, strict=True):
+            login_counts[method][outcome] = n
+        device_totals = _sum(devices, span, len(DEVICE_TYPES))
         out.append(
             {
                 "start": first,
                 "end": last,
-                "dau": round(sum(r.n1 for r in computed) / len(computed), 1) if computed else None,
-                "wau": end.n2 if end else None,
-                "mau": end.n3 if end else None,
-                "registrations": sum(r.n4 for r in computed),
-                "accounts": end.n5 if end else None,
-                "verified_share": _share(end.n6, end.n5) if end else None,
-                "mfa_adoption": _share(end.n7, end.n5) if end else None,
+                "dau": round(sum(r[0] for r in computed) / len(computed), 1) if computed else None,
+                "wau": end[1] if end else None,
+                "mau": end[2] if end else None,
+                "registrations": sum(r[3] for r in computed),
+                "accounts": end[4] if end else None,
+                "verified_share": _share(end[5], end[4]) if end else None,
+                "mfa_adoption": _share(end[6], end[4]) if end else None,
                 "logins": login_counts,
-                "sessions_by_device": {
-                    kind: sum(devices[d].get(kind, 0) for d in span) for kind in DEVICE_TYPES
-                },
+                "sessions_by_device": dict(zip(DEVICE_TYPES, device_totals, strict=True)),
             }
         )
     cohorts: dict[date, dict[str, Any]] = {}
-    for r in sorted((r for r in rows if r.kind == "r"), key=lambda r: (r.day, r.n1)):
-        entry = cohorts.setdefault(r.day, {"cohort_week": r.day, "size": r.n2, "active": []})
-        entry["active"].append(r.n3)
+    for week, (_offset, size, active, *_) in sorted(cohort_rows, key=lambda r: (r[0], r[1][0])):
+        entry = cohorts.setdefault(week, {"cohort_week": week, "size": size, "active": []})
+        entry["active"].append(active)
     retention = [
         {**c, "rates": [_share(n, c["size"]) for n in c["active"]]} for c in cohorts.values()
     ]
