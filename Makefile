@@ -66,7 +66,7 @@ bench: .venv/.synced-dev
 	.venv/bin/python bench/admin_search.py --users 1000000
 	.venv/bin/python bench/ui_pages.py admin --users 1000000
 	.venv/bin/python bench/ui_pages.py login
-	.venv/bin/python bench/realtime.py --connections 10000 --changes 1000 --rate 1000
+	.venv/bin/python bench/realtime.py --connections 10000 --changes 1000 --rate 20,1000
 	.venv/bin/python bench/broadcast.py --users 1000000
 	.venv/bin/python bench/raffles.py
 	.venv/bin/python bench/mfa_login.py

@@ -12,7 +12,7 @@
    notice on B's stream, p50/p99, and the rate the machine achieved.
 
     uv run python bench/realtime.py --server postgresql+asyncpg://postgres@127.0.0.1:5432 \\
-        --redis redis://127.0.0.1:6379/3 --connections 10000 --changes 1000 --rate 1000
+        --redis redis://127.0.0.1:6379/3 --connections 10000 --changes 1000 --rate 20,1000
 
 (a fresh database ``atrium_bench_realtime`` is made on ``--server``).
 """
@@ -211,7 +211,11 @@ def main() -> None:
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/3", help="shared by A and B")
     parser.add_argument("--connections", type=int, default=10_000)
     parser.add_argument("--changes", type=int, default=1000)
-    parser.add_argument("--rate", type=float, default=1000.0)
+    parser.add_argument(
+        "--rate",
+        default="1000",
+        help="changes per second asked; several, comma-separated, are measured in turn",
+    )
     parser.add_argument("--port", type=int, default=8871)
     parser.add_argument("--accounts", type=int, default=100, help="streams on B for latency")
     parser.add_argument("--concurrency", type=int, default=32, help="changes in flight on A")
@@ -244,45 +248,65 @@ def main() -> None:
             before, after, held = asyncio.run(
                 idle_connections(args.port + 1, b.pid, users[0][1], args.connections)
             )
-            seconds, achieved = asyncio.run(
-                latency(
-                    args.port,
-                    args.port + 1,
-                    admin,
-                    users,
-                    args.changes,
-                    args.rate,
-                    args.concurrency,
+            rates = [float(r) for r in args.rate.split(",")]
+            # Each account's role is granted and revoked alike often: every run ends where
+            # it began, so the next one's first change is a grant again.
+            assert args.changes % (2 * args.accounts) == 0, "--changes: a multiple of 2 × accounts"
+            runs = [
+                (
+                    rate,
+                    *asyncio.run(
+                        latency(
+                            args.port,
+                            args.port + 1,
+                            admin,
+                            users,
+                            args.changes,
+                            rate,
+                            args.concurrency,
+                        )
+                    ),
                 )
-            )
+                for rate in rates
+            ]
         finally:
             for proc in (a, b):
                 proc.terminate()
                 proc.wait(timeout=30)
     per_conn = (after - before) / max(1, held)
-    ms = sorted(s * 1000 for s in seconds)
-    p50 = statistics.median(ms)
-    p99 = ms[min(len(ms) - 1, int(len(ms) * 0.99))]
     lines = [
         SECTION,
         "",
         f"Run on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC with `uv run python bench/realtime.py "
-        f"--connections {args.connections} --changes {args.changes} --rate {args.rate:g} "
+        f"--connections {args.connections} --changes {args.changes} --rate {args.rate} "
         f"--accounts {args.accounts} --concurrency {args.concurrency}`: "
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores shared with "
         f"other work (load average at the end {os.getloadavg()[0]:.2f}); two `atrium serve` "
-        "nodes (one worker each) on PostgreSQL and Redis.",
+        "nodes (one worker each) on PostgreSQL and Redis; node A dispatches the events.",
         "",
         "| measure | value |",
         "|---|---:|",
         f"| idle SSE connections held by node B | {held:,} |",
         f"| node B resident memory before / after | {before / 1024:,.0f} MiB / {after / 1024:,.0f} MiB |",
         f"| resident memory per idle connection | {per_conn:,.1f} KiB |",
-        f"| changes on A (role granted/revoked, open loop over {args.accounts} accounts, "
-        f"{args.concurrency} in flight) | {args.changes:,} at {achieved:,.0f}/s achieved "
-        f"({args.rate:g}/s asked) |",
-        f"| change answered on A → notice on B's stream, p50 | {p50:,.1f} ms |",
-        f"| same, p99 | {p99:,.1f} ms |",
+        "",
+        f"Changes on A (a role granted or revoked: one event, one notice) open loop over "
+        f"{args.accounts} accounts with {args.concurrency} in flight, {args.changes:,} per "
+        "row; the time from the change's answer on A to the notice on B's stream:",
+        "",
+        "| asked | achieved | p50 | p99 |",
+        "|---:|---:|---:|---:|",
+    ]
+    for rate, seconds, achieved in runs:
+        ms = sorted(x * 1000 for x in seconds)
+        p50 = statistics.median(ms)
+        p99 = ms[min(len(ms) - 1, int(len(ms) * 0.99))]
+        lines.append(f"| {rate:g}/s | {achieved:,.0f}/s | {p50:,.1f} ms | {p99:,.1f} ms |")
+    lines += [
+        "",
+        "Where fewer changes are achieved than asked, node A (API, event dispatcher and "
+        "PostgreSQL on the same 2 cores) is saturated: events wait in the outbox and the "
+        "latency is the age of that backlog, not the cost of one notice.",
     ]
     write_section(SECTION, "\n".join(lines))
     print("\n".join(lines))

@@ -501,6 +501,9 @@ class EventSettings(BaseModel):
     lease_seconds: float = Field(default=60.0, gt=0)
     batch_size: int = Field(default=100, ge=1, le=1000)
     poll_interval_seconds: float = Field(default=1.0, gt=0)
+    # Deliveries of a claimed batch handled at once by one dispatcher, each in its own
+    # transaction (PostgreSQL; SQLite's single writer handles them one at a time).
+    concurrency: int = Field(default=4, ge=1, le=32)
     # Embedded default: the API process dispatches events itself.
     worker_in_api: bool = True
 

@@ -295,3 +295,37 @@ async def test_a_consumer_with_more_to_do_is_called_again_without_spending_attem
     assert await worker.drain() == 3
     [row] = await deliveries(ctx)
     assert (row.status, row.attempts) == (DeliveryStatus.delivered, 1)
+
+
+async def test_deliveries_of_a_batch_are_handled_concurrently_on_postgresql(
+    ctx: AppContext, database: Database
+) -> None:
+    """``events.concurrency`` deliveries in flight at once, each in its own transaction
+    (one at a time on SQLite, whose single writer would make them wait on each other);
+    a failing one is retried without touching the others."""
+    in_flight, most = 0, 0
+    seen: list[uuid.UUID] = []
+
+    async def slow(event: EventEnvelope, db: AsyncSession | None) -> None:
+        nonlocal in_flight, most
+        in_flight += 1
+        most = max(most, in_flight)
+        try:
+            await asyncio.sleep(0.05)
+            if event.id == failing:
+                raise ConnectionError("receiver down")
+            seen.append(event.id)
+        finally:
+            in_flight -= 1
+
+    ids = await emit_some(ctx, 12)
+    failing = ids[5]
+    worker = dispatcher(ctx, Consumer("slow", ("*",), slow), concurrency=3)
+
+    assert await worker.drain() == 12
+
+    assert most == (3 if database.backend == "postgresql" else 1)
+    assert sorted(seen) == sorted(i for i in ids if i != failing)
+    statuses = {d.event_id: (d.status, d.attempts) for d in await deliveries(ctx)}
+    assert statuses.pop(failing) == (DeliveryStatus.pending, 1)
+    assert set(statuses.values()) == {(DeliveryStatus.delivered, 1)}

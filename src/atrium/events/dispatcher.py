@@ -12,7 +12,8 @@ One pass of the dispatcher (a :class:`atrium.core.leasing.LeasedWorker`):
    ``FOR UPDATE SKIP LOCKED``, get one ``event_delivery`` row per consumer that takes their
    type, and are marked dispatched.
 2. **Claim** due deliveries of the consumers this process knows, with a lease.
-3. **Handle** each: a *transactional* consumer (the default) gets a session whose
+3. **Handle** them, ``events.concurrency`` at a time on PostgreSQL (one at a time on
+   SQLite): a *transactional* consumer (the default) gets a session whose
    transaction also records the delivery as done, so its writes happen exactly when the
    delivery is recorded (an error or a lost lease rolls both back); a non-transactional
    one (HTTP calls: webhooks) gets ``None`` and the outcome is recorded after it returns.
@@ -160,6 +161,9 @@ class EventDispatcher(LeasedWorker):
             batch_size=ev.batch_size,
             poll_interval_seconds=ev.poll_interval_seconds,
             max_attempts=ev.max_attempts,
+            # SQLite has one writer: concurrent transactions would only wait on each other
+            # (or fail on a lock upgrade), so one delivery at a time there.
+            concurrency=ev.concurrency if _dialect(sessionmaker) == "postgresql" else 1,
         )
         self.settings = ev
         self.consumers: dict[str, Consumer] = {}
@@ -204,6 +208,18 @@ class EventDispatcher(LeasedWorker):
             await super().run()
         finally:
             unregister()
+
+    async def handle_group(self, rows: Sequence[EventDelivery], lease_id: uuid.UUID) -> None:
+        """Up to ``events.concurrency`` deliveries at once, each in its own transaction
+        (:meth:`handle` records every outcome itself, so one delivery's failure never
+        touches another's). Consumers are idempotent by event id and never rely on the
+        order of deliveries (the claim hands them out oldest first, not in sequence)."""
+        if len(rows) == 1:
+            await self.handle(rows[0], lease_id)
+            return
+        async with anyio.create_task_group() as tg:
+            for row in rows:
+                tg.start_soon(self.handle, row, lease_id)
 
     async def handle(self, row: EventDelivery, lease_id: uuid.UUID) -> None:
         consumer = self.consumers[row.consumer]
@@ -286,3 +302,8 @@ class EventDispatcher(LeasedWorker):
 
 class _LeaseLost(Exception):
     pass
+
+
+def _dialect(sessionmaker: async_sessionmaker[AsyncSession]) -> str:
+    bind = sessionmaker.kw.get("bind")
+    return bind.dialect.name if bind is not None else ""
