@@ -119,9 +119,10 @@ clean:
 UI_SHOTS := login login-mfa register account-profile account-preferences-dark-es \
 	account-sessions account-mfa account-mfa-totp account-mfa-codes account-api-key-created \
 	admin-overview admin-users admin-user admin-user-mfa-reset admin-audit admin-audit-event \
-	admin-roles admin-outbox admin-health
+	admin-roles admin-outbox admin-health admin-analytics account-passkeys-added \
+	login-passkey login-mfa-passkey
 ui-screenshots: .venv/.synced-dev
 	rm -rf .ui-shots
 	ATRIUM_UI_SCREENSHOTS=.ui-shots .venv/bin/pytest -n 0 -p no:cacheprovider -q \
-		tests/e2e/test_browser.py tests/e2e/test_browser_mfa.py
+		tests/e2e/test_browser.py tests/e2e/test_browser_mfa.py tests/e2e/test_browser_passkeys.py
 	for name in $(UI_SHOTS); do cp .ui-shots/$$name.png docs/ui/; done
