@@ -91,6 +91,55 @@ def buffer_cost_us(calls: int = 200_000) -> float:
     return (time.perf_counter() - started) / calls * 1e6
 
 
+async def _in_process(blocks: int, per_block: int) -> tuple[float, float, list[float]]:
+    """``GET /users/me`` through the whole application in this process (httpx ASGI
+    transport: edge middleware, token, principal, handler), ``blocks`` pairs of
+    ``per_block`` requests with tracking switched on and off on the same app, the order
+    alternating. Returns (median µs per request on, off, per-pair ratios on/off)."""
+    import asyncio as _asyncio
+    import statistics
+
+    from atrium import migrate
+    from atrium.config import RateLimitSettings, Settings
+    from atrium.main import create_app
+
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(
+            _env_file=None,  # type: ignore[call-arg]
+            data_dir=Path(tmp) / "var",
+            rate_limit=RateLimitSettings(enabled=False),
+            log_level="warning",
+        )
+        settings.data_dir.mkdir(parents=True)
+        await _asyncio.to_thread(migrate.upgrade, settings.database_url)
+        app = create_app(settings)
+        async with app.router.lifespan_context(app):
+            buffer = app.state.ctx.activity
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://bench") as c:
+                email, password = "me-inproc@example.com", "a long bench passphrase"
+                await c.post("/api/v1/auth/register", json={"email": email, "password": password})
+                login = await c.post(
+                    "/api/v1/auth/login", data={"username": email, "password": password}
+                )
+                headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+                timings: dict[bool, list[float]] = {True: [], False: []}
+                for _ in range(per_block):  # warm-up
+                    await c.get("/api/v1/users/me", headers=headers)
+                for i in range(blocks):
+                    for enabled in (True, False) if i % 2 == 0 else (False, True):
+                        buffer.enabled = enabled
+                        started = time.perf_counter()
+                        for _ in range(per_block):
+                            await c.get("/api/v1/users/me", headers=headers)
+                        elapsed = time.perf_counter() - started
+                        timings[enabled].append(elapsed / per_block * 1e6)
+                buffer.enabled = True
+                await _asyncio.sleep(0)
+    pairs = [a / b for a, b in zip(timings[True], timings[False], strict=True)]
+    return statistics.median(timings[True]), statistics.median(timings[False]), pairs
+
+
 def write_section(section: str) -> None:
     """Replace (or append) this benchmark's section of docs/benchmarks.md."""
     doc_section.write_section(DOC, SECTION, section)
@@ -101,6 +150,8 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--no-doc", action="store_true")
+    parser.add_argument("--blocks", type=int, default=40, help="in-process pairs")
+    parser.add_argument("--per-block", type=int, default=300, help="requests per block")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("wrk is required (Debian: apt-get install wrk); `make bench` installs it")
@@ -115,6 +166,11 @@ def main() -> None:
                 print(f"tracking {'on ' if enabled else 'off'}: {result.rps:.0f} req/s")
     on, off = run.Result.median(results[True]), run.Result.median(results[False])
     per_call = buffer_cost_us()
+    import asyncio as _asyncio
+
+    ip_on, ip_off, ip_pairs = _asyncio.run(_in_process(args.blocks, args.per_block))
+    ip_ratio = ip_on / ip_off  # time per request: above 1 is slower with tracking
+    ip_sorted = sorted(ip_pairs)
     request_us = 1e6 / off.rps  # one request's share of the server's time, tracking off
     ratio = on.rps / off.rps
     pairs = [a.rps / b.rps for a, b in zip(results[True], results[False], strict=True)]
@@ -141,7 +197,17 @@ def main() -> None:
         f"{per_call / request_us * 100:.3f} % of a request's server time at the measured "
         f"rate with tracking off ({request_us / 1000:.2f} ms per request). The spread of "
         f"the pairs above is the shared machine's load; the per-call cost bounds what "
-        f"tracking can take away.\n"
+        f"tracking can take away.\n\n"
+        f"The same request through the whole application in one process (httpx ASGI "
+        f"transport: edge middleware, token, principal, handler; no network, no wrk), "
+        f"tracking switched on and off on the same app in {args.blocks} alternating pairs "
+        f"of {args.per_block} requests: **{ip_on:.0f} µs** per request on, "
+        f"**{ip_off:.0f} µs** off, ratio of the medians **{ip_ratio:.3f}** "
+        f"({(ip_ratio - 1) * 100:+.1f} % time per request, i.e. "
+        f"{(1 / ip_ratio - 1) * 100:+.1f} % requests per second; target: no fall beyond "
+        f"−5 %); per-pair ratios from {ip_sorted[0]:.3f} to {ip_sorted[-1]:.3f}, "
+        f"interquartile {ip_sorted[len(ip_sorted) // 4]:.3f}–"
+        f"{ip_sorted[3 * len(ip_sorted) // 4]:.3f}.\n"
     )
     print(section)
     if not args.no_doc:
