@@ -23,6 +23,6 @@ done
 
 # A command that is not an atrium subcommand (sh, python3 ...) runs as given.
 case "${1:-}" in
-  ""|-*|serve|migrate|worker|create-admin|mail|seed|purge-deleted|events|import|jobs|mfa) exec atrium "$@" ;;
+  ""|-*|serve|migrate|worker|create-admin|mail|seed|purge-deleted|events|import|jobs|mfa|retention) exec atrium "$@" ;;
   *) exec "$@" ;;
 esac
