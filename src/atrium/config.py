@@ -622,7 +622,7 @@ class RetentionSettings(BaseModel):
     enabled: bool = True
     # How often the worker's leader applies the policies, and rows per transaction.
     interval_seconds: float = Field(default=3600.0, gt=0)
-    batch_size: int = Field(default=1000, ge=1, le=100_000)
+    batch_size: int = Field(default=1000, ge=1, le=10_000)
     # The audit trail (security events of every account).
     audit_event_days: float = Field(default=365, ge=0)
     # After their end: sessions (expired or revoked) and refresh tokens, email tokens, API

@@ -180,7 +180,10 @@ async def import_avatars_job(ctx: JobContext) -> None:
     try:
         done = 0
         for item in queued:
-            done += await import_avatar(ctx, storage, uuid.UUID(item["user_id"]), item["url"])
+            try:
+                done += await import_avatar(ctx, storage, uuid.UUID(item["user_id"]), item["url"])
+            except Exception:  # one account's import never stops the others
+                log.exception("avatar_import_failed", user_id=item.get("user_id"))
     finally:
         await storage.close()
     log.info("avatars_imported", imported=done, tried=len(queued))
