@@ -35,7 +35,7 @@ from atrium.core.jobs import JobContext
 from atrium.core.ssrf import PinnedTransport, UrlRefused, parse_url, pin
 from atrium.core.storage import Storage, create_storage, delete_objects
 from atrium.errors import AppError
-from atrium.models import Profile, User
+from atrium.models import User
 from atrium.profiles.avatar import (
     CONTENT_TYPE,
     ProcessedAvatar,
@@ -43,7 +43,7 @@ from atrium.profiles.avatar import (
     avatar_keys,
     process_avatar,
 )
-from atrium.profiles.schemas import Visibility
+from atrium.profiles.repository import ProfileRepository
 from atrium.social.repository import TicketRepository
 
 log = structlog.get_logger(__name__)
@@ -127,20 +127,10 @@ async def _store(
         user = await db.get(User, user_id, with_for_update=True)
         if user is None or user.deleted_at is not None:
             return False
-        profile = await db.get(Profile, user_id)
-        if profile is not None and profile.avatar_version is not None:
-            return False  # the owner chose one meanwhile
         now = ctx.clock.now()
-        if profile is None:
-            profile = Profile(
-                user_id=user_id,
-                visibility=Visibility.public.value,
-                location_visibility=Visibility.public.value,
-                website_visibility=Visibility.public.value,
-                pronouns_visibility=Visibility.public.value,
-                updated_at=now,
-            )
-            db.add(profile)
+        profile = await ProfileRepository(db).get_or_add(user_id, now)
+        if profile.avatar_version is not None:
+            return False  # the owner chose one meanwhile
         keys = avatar_keys(user_id, processed.version, sizes)
 
         async def discard() -> None:

@@ -46,19 +46,7 @@ class ProfileUnit:
 
     async def _profile(self, user_id: uuid.UUID) -> Profile:
         """The profile row of ``user_id``, created (not yet flushed) with defaults if absent."""
-        profile = await self.repo.get(user_id)
-        if profile is None:
-            profile = await self.repo.add(
-                Profile(
-                    user_id=user_id,
-                    visibility=Visibility.public.value,
-                    location_visibility=Visibility.public.value,
-                    website_visibility=Visibility.public.value,
-                    pronouns_visibility=Visibility.public.value,
-                    updated_at=self.ctx.clock.now(),
-                )
-            )
-        return profile
+        return await self.repo.get_or_add(user_id, self.ctx.clock.now())
 
     def _own(self, user: User, profile: Profile | None) -> OwnProfile:
         return own_profile(user, profile, self.sizes)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -11,6 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from atrium.models import Profile, User, UserPreferences, UserStatus
 from atrium.profiles.exceptions import UsernameTaken
+from atrium.profiles.schemas import Visibility
+
+PUBLIC = Visibility.public.value
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,23 @@ class ProfileRepository:
 
     async def add(self, profile: Profile) -> Profile:
         self.db.add(profile)
+        return profile
+
+    async def get_or_add(self, user_id: uuid.UUID, now: datetime) -> Profile:
+        """The profile row of ``user_id``, created (not yet flushed) with the defaults
+        (every field public) if absent."""
+        profile = await self.get(user_id)
+        if profile is None:
+            profile = await self.add(
+                Profile(
+                    user_id=user_id,
+                    visibility=PUBLIC,
+                    location_visibility=PUBLIC,
+                    website_visibility=PUBLIC,
+                    pronouns_visibility=PUBLIC,
+                    updated_at=now,
+                )
+            )
         return profile
 
     async def flush_username(self) -> None:

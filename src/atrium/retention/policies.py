@@ -89,6 +89,20 @@ class Policy:
         return "for good" if days <= 0 else f"{days:g} days"
 
 
+def _past_expiry(kind: str, records: str, model: Any) -> Policy:
+    """A short-lived credential (``expires_at``), kept ``ended_session_days`` after it."""
+    return Policy(
+        kind=kind,
+        records=records,
+        setting="ATRIUM_RETENTION__ENDED_SESSION_DAYS",
+        days=lambda s: s.retention.ended_session_days,
+        model=model,
+        key=(model.id,),
+        order=model.expires_at,
+        old_enough=lambda cutoff: model.expires_at < cutoff,
+    )
+
+
 def _fully_delivered(cutoff: datetime) -> ColumnElement[bool]:
     unfinished = (
         select(EventDelivery.id)
@@ -124,15 +138,10 @@ POLICIES: tuple[Policy, ...] = (
             AuthSession.expires_at < cutoff, AuthSession.revoked_at < cutoff
         ),
     ),
-    Policy(
-        kind="email_tokens",
-        records="verification, reset, email-change and cancel-deletion tokens past expiry",
-        setting="ATRIUM_RETENTION__ENDED_SESSION_DAYS",
-        days=lambda s: s.retention.ended_session_days,
-        model=EmailToken,
-        key=(EmailToken.id,),
-        order=EmailToken.expires_at,
-        old_enough=lambda cutoff: EmailToken.expires_at < cutoff,
+    _past_expiry(
+        "email_tokens",
+        "verification, reset, email-change and cancel-deletion tokens past expiry",
+        EmailToken,
     ),
     Policy(
         kind="api_keys",
@@ -144,45 +153,13 @@ POLICIES: tuple[Policy, ...] = (
         order=ApiKey.created_at,
         old_enough=lambda cutoff: or_(ApiKey.expires_at < cutoff, ApiKey.revoked_at < cutoff),
     ),
-    Policy(
-        kind="mfa_challenges",
-        records="second-factor login challenges past expiry",
-        setting="ATRIUM_RETENTION__ENDED_SESSION_DAYS",
-        days=lambda s: s.retention.ended_session_days,
-        model=MfaChallenge,
-        key=(MfaChallenge.id,),
-        order=MfaChallenge.expires_at,
-        old_enough=lambda cutoff: MfaChallenge.expires_at < cutoff,
-    ),
-    Policy(
-        kind="webauthn_challenges",
-        records="passkey challenges past expiry",
-        setting="ATRIUM_RETENTION__ENDED_SESSION_DAYS",
-        days=lambda s: s.retention.ended_session_days,
-        model=WebAuthnChallenge,
-        key=(WebAuthnChallenge.id,),
-        order=WebAuthnChallenge.expires_at,
-        old_enough=lambda cutoff: WebAuthnChallenge.expires_at < cutoff,
-    ),
-    Policy(
-        kind="oauth_tickets",
-        records="social sign-in tickets past expiry",
-        setting="ATRIUM_RETENTION__ENDED_SESSION_DAYS",
-        days=lambda s: s.retention.ended_session_days,
-        model=OAuthTicket,
-        key=(OAuthTicket.id,),
-        order=OAuthTicket.expires_at,
-        old_enough=lambda cutoff: OAuthTicket.expires_at < cutoff,
-    ),
-    Policy(
-        kind="trusted_devices",
-        records="remembered devices (skip the second factor) past expiry",
-        setting="ATRIUM_RETENTION__ENDED_SESSION_DAYS",
-        days=lambda s: s.retention.ended_session_days,
-        model=TrustedDevice,
-        key=(TrustedDevice.id,),
-        order=TrustedDevice.expires_at,
-        old_enough=lambda cutoff: TrustedDevice.expires_at < cutoff,
+    _past_expiry("mfa_challenges", "second-factor login challenges past expiry", MfaChallenge),
+    _past_expiry("webauthn_challenges", "passkey challenges past expiry", WebAuthnChallenge),
+    _past_expiry("oauth_tickets", "social sign-in tickets past expiry", OAuthTicket),
+    _past_expiry(
+        "trusted_devices",
+        "remembered devices (skip the second factor) past expiry",
+        TrustedDevice,
     ),
     Policy(
         kind="outbox_messages",
