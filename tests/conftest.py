@@ -13,6 +13,7 @@ worker, so each worker migrates its own SQLite template and its own PostgreSQL d
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import shutil
 import uuid
@@ -24,7 +25,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import event, insert, make_url, text
+from sqlalchemy import event, make_url, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from atrium import migrate
@@ -46,6 +47,11 @@ from atrium.main import create_app
 from atrium.models import Base, Role, RoleParent, RolePermission
 from atrium.models.role import MFA_REQUIRED_BUILTINS
 from atrium.rbac.permissions import BUILTIN_ROLE_IDS, BUILTIN_ROLES
+from tests import route_cache
+
+# Each test builds its own app; FastAPI's build of each included route is shared by them
+# (tests/route_cache.py).
+route_cache.install()
 
 PG_URL = os.environ.get("ATRIUM_TEST_DATABASE_URL")
 REDIS_URL = os.environ.get("ATRIUM_TEST_REDIS_URL")
@@ -56,6 +62,15 @@ BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
 
 # Fast hashing parameters for tests; the OWASP defaults are checked in test_passwords.
 FAST_ARGON2 = {"argon2_memory_cost_kib": 1024, "argon2_time_cost": 1}
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Move what collection loaded (the modules, the test items) out of the collector's
+    generations, as the server does after start-up (``atrium.main.freeze_startup_objects``):
+    each full collection of a test process then scans only what the tests create, not the
+    ~300,000 objects of the loaded code again."""
+    gc.collect()
+    gc.freeze()
 
 
 @dataclass
@@ -98,6 +113,8 @@ def pg_database() -> Iterator[str]:
     assert PG_URL is not None
     name = f"atrium_test_{_worker()}_{uuid.uuid4().hex[:10]}"
     _run_on_server(f'CREATE DATABASE "{name}"')
+    # A test database is thrown away: commits need not wait for the WAL to reach the disk.
+    _run_on_server(f'ALTER DATABASE "{name}" SET synchronous_commit = off')
     url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
     if UPGRADE_FROM:
         # The suite runs on a database the previous release left, upgraded (docs/migrations.md).
@@ -198,11 +215,18 @@ async def app_ctx(settings: Settings, clock: FrozenClock, database: Database) ->
 
 async def reset_database(engine: Any) -> None:
     """Empty every table of the shared PostgreSQL test database and put back what the
-    migrations seed (the built-in roles), so the next test starts from a fresh install."""
-    async with engine.begin() as conn:
-        tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-        await conn.execute(text(f"TRUNCATE {tables} CASCADE"))
-        await restore_builtin_roles(conn)
+    migrations seed (the built-in roles), so the next test starts from a fresh install.
+
+    ``DELETE`` from the child tables first, in one script and one transaction: on tables
+    holding a test's few rows it is far cheaper than ``TRUNCATE``, which gives every table
+    new files (measured at ~170 ms a test)."""
+    script = "".join(f'DELETE FROM "{t.name}";' for t in reversed(Base.metadata.sorted_tables))
+    async with engine.connect() as conn:
+        raw = await conn.get_raw_connection()
+        driver = raw.driver_connection
+        async with driver.transaction():
+            await driver.execute(script)
+            await restore_builtin_roles(driver)
 
 
 @pytest.fixture
@@ -223,27 +247,24 @@ async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
-async def restore_builtin_roles(conn: Any) -> None:
-    """Put back the built-in roles that migration 0003 creates (TRUNCATE removed them)."""
+async def restore_builtin_roles(driver: Any) -> None:
+    """Put back the built-in roles that migration 0003 creates, on an asyncpg connection
+    (three ``executemany``)."""
     now = datetime.now(UTC)
     ids = BUILTIN_ROLE_IDS
-    for name, (perms, _parents) in BUILTIN_ROLES.items():
-        await conn.execute(
-            insert(Role).values(
-                id=ids[name],
-                name=name,
-                description=None,
-                is_builtin=True,
-                mfa_required=name in MFA_REQUIRED_BUILTINS,
-                created_at=now,
-                updated_at=now,
-            )
-        )
-        for p in perms:
-            await conn.execute(insert(RolePermission).values(role_id=ids[name], permission=p))
-    for name, (_, parents) in BUILTIN_ROLES.items():
-        for parent in parents:
-            await conn.execute(insert(RoleParent).values(role_id=ids[name], parent_id=ids[parent]))
+    await driver.executemany(
+        f"INSERT INTO {Role.__tablename__} (id, name, description, is_builtin, mfa_required,"
+        " created_at, updated_at) VALUES ($1, $2, NULL, TRUE, $3, $4, $4)",
+        [(ids[name], name, name in MFA_REQUIRED_BUILTINS, now) for name in BUILTIN_ROLES],
+    )
+    await driver.executemany(
+        f"INSERT INTO {RolePermission.__tablename__} (role_id, permission) VALUES ($1, $2)",
+        [(ids[name], p) for name, (perms, _) in BUILTIN_ROLES.items() for p in perms],
+    )
+    await driver.executemany(
+        f"INSERT INTO {RoleParent.__tablename__} (role_id, parent_id) VALUES ($1, $2)",
+        [(ids[name], ids[p]) for name, (_, parents) in BUILTIN_ROLES.items() for p in parents],
+    )
 
 
 class QueryCounter:
@@ -291,12 +312,11 @@ def s3_server() -> Iterator[str]:
 
 def s3_settings(endpoint: str, **overrides: Any) -> Any:
     """Storage settings for a new, empty bucket on the moto server at ``endpoint``."""
-    import boto3
-
     from atrium.config import StorageSettings
+    from atrium.core.storage import boto3_session
 
     bucket = f"atrium-test-{uuid.uuid4().hex[:12]}"
-    client = boto3.session.Session().client(
+    client = boto3_session().client(
         "s3",
         endpoint_url=endpoint,
         region_name="us-east-1",

@@ -19,7 +19,10 @@ async def test_startup_freezes_the_objects_alive_after_it(settings: Settings, fr
             frozen = gc.get_freeze_count()
             collectable = any(o is app.state.ctx for o in gc.get_objects())
     finally:
-        gc.unfreeze()  # the rest of the test process collects as usual
+        # The rest of the test process: the loaded code frozen again (tests/conftest.py).
+        gc.unfreeze()
+        gc.collect()
+        gc.freeze()
     if freeze:
         assert frozen > 10_000  # the loaded application, not a handful of objects
         assert not collectable  # the context left the generations a collection scans

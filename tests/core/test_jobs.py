@@ -1,5 +1,5 @@
 """Scheduled jobs of applications (core/jobs.py): one leader per pass on PostgreSQL, a
-failing job does not stop the others, intervals are kept."""
+failing job does not stop the others, intervals are kept, a stop ends the pass."""
 
 from __future__ import annotations
 
@@ -64,3 +64,24 @@ async def test_a_job_runs_again_only_after_its_interval(ctx: AppContext) -> None
     await runner.run_once(force=True)
 
     assert len(ran) == 2
+
+
+async def test_a_stop_lets_the_running_job_finish_and_starts_no_other(ctx: AppContext) -> None:
+    ran: list[str] = []
+    runner: JobRunner
+
+    async def first(_: JobContext) -> None:
+        runner.stop()  # as a shutdown during the job
+        await asyncio.sleep(0)
+        ran.append("first")
+
+    async def second(_: JobContext) -> None:
+        ran.append("second")
+
+    runner = JobRunner([Job("test.first", first), Job("test.second", second)], _context(ctx))
+
+    await asyncio.wait_for(runner.run(), 10)
+
+    assert ran == ["first"]
+    assert runner.status["test.first"].outcome == "ok"
+    assert "test.second" not in runner.status

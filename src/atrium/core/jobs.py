@@ -105,8 +105,11 @@ class JobRunner:
 
     async def run_once(self, *, force: bool = False) -> None:
         """One pass of every job that is due (every job with ``force``). A failing job
-        is logged and counted; the others still run."""
+        is logged and counted; the others still run. After :meth:`stop` no further job of
+        the pass starts (a shutdown waits for the running one only)."""
         for job in self.jobs:
+            if self._stopping.is_set():
+                return
             state = self.status.setdefault(job.name, JobStatus())
             now = time.monotonic()
             if not force and now < state.next_due:

@@ -14,6 +14,7 @@ backend, so a key can never escape the storage directory or bucket prefix.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
@@ -180,13 +181,22 @@ class LocalStorage:
         return None
 
 
+@functools.cache
+def boto3_session() -> Any:
+    """The process's one boto3 session, which the S3 clients are made from (at start-up,
+    on one thread; the clients themselves are thread-safe). Each new session would read
+    botocore's service descriptions from their JSON files again (~20 ms for S3)."""
+    import boto3
+
+    return boto3.session.Session()
+
+
 class S3Storage:
     """Objects in an S3 bucket, through boto3 in worker threads."""
 
     name = "s3"
 
     def __init__(self, settings: Settings) -> None:
-        import boto3
         from botocore.config import Config
 
         conf = settings.storage
@@ -197,7 +207,7 @@ class S3Storage:
         self.presign = conf.s3_presigned_downloads
         self.presign_ttl = conf.s3_presign_ttl_seconds
         secret = conf.s3_secret_access_key
-        self.client: Any = boto3.session.Session().client(
+        self.client: Any = boto3_session().client(
             "s3",
             endpoint_url=conf.s3_endpoint_url,
             region_name=conf.s3_region,

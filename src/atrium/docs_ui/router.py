@@ -47,46 +47,56 @@ def _with_csp(page: HTMLResponse, *, extra: str = "") -> HTMLResponse:
     return HTMLResponse(body, headers={"Content-Security-Policy": policy})
 
 
+OAUTH2_REDIRECT_URL = "/docs/oauth2-redirect"
+
+# Module-level handlers reading the app from the request: a closure per app would keep
+# every app ever created alive in FastAPI's cache of endpoint classifications.
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/docs")
+async def swagger_ui(request: Request) -> HTMLResponse:
+    app: FastAPI = request.app
+    root = request.scope.get("root_path", "")
+    return _with_csp(
+        get_swagger_ui_html(
+            openapi_url=f"{root}{app.openapi_url}",
+            title=f"{app.title} - Swagger UI",
+            oauth2_redirect_url=f"{root}{OAUTH2_REDIRECT_URL}",
+            swagger_js_url=f"{root}{STATIC_URL}/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}{STATIC_URL}/swagger-ui.css",
+            swagger_favicon_url=f"{root}{STATIC_URL}/favicon.png",
+            swagger_ui_parameters=app.swagger_ui_parameters,
+        )
+    )
+
+
+@router.get(OAUTH2_REDIRECT_URL)
+async def swagger_ui_redirect() -> HTMLResponse:
+    return _with_csp(get_swagger_ui_oauth2_redirect_html())
+
+
+@router.get("/redoc")
+async def redoc(request: Request) -> HTMLResponse:
+    app: FastAPI = request.app
+    root = request.scope.get("root_path", "")
+    return _with_csp(
+        get_redoc_html(
+            openapi_url=f"{root}{app.openapi_url}",
+            title=f"{app.title} - ReDoc",
+            redoc_js_url=f"{root}{STATIC_URL}/redoc.standalone.js",
+            redoc_favicon_url=f"{root}{STATIC_URL}/favicon.png",
+            with_google_fonts=False,
+        ),
+        extra="; worker-src 'self' blob:",
+    )
+
+
 def install_docs(app: FastAPI) -> None:
     """Mount the assets and the three documentation pages on ``app``.
 
-    ``app`` must be created with ``docs_url=None, redoc_url=None``.
+    ``app`` must be created with ``docs_url=None, redoc_url=None`` and keep FastAPI's
+    default ``swagger_ui_oauth2_redirect_url`` (``/docs/oauth2-redirect``).
     """
     app.mount(STATIC_URL, StaticFiles(directory=_ASSETS), name="docs-assets")
-    router = APIRouter(include_in_schema=False)
-    redirect_url = app.swagger_ui_oauth2_redirect_url or "/docs/oauth2-redirect"
-
-    @router.get("/docs")
-    async def swagger_ui(request: Request) -> HTMLResponse:
-        root = request.scope.get("root_path", "")
-        return _with_csp(
-            get_swagger_ui_html(
-                openapi_url=f"{root}{app.openapi_url}",
-                title=f"{app.title} - Swagger UI",
-                oauth2_redirect_url=f"{root}{redirect_url}",
-                swagger_js_url=f"{root}{STATIC_URL}/swagger-ui-bundle.js",
-                swagger_css_url=f"{root}{STATIC_URL}/swagger-ui.css",
-                swagger_favicon_url=f"{root}{STATIC_URL}/favicon.png",
-                swagger_ui_parameters=app.swagger_ui_parameters,
-            )
-        )
-
-    @router.get(redirect_url)
-    async def swagger_ui_redirect() -> HTMLResponse:
-        return _with_csp(get_swagger_ui_oauth2_redirect_html())
-
-    @router.get("/redoc")
-    async def redoc(request: Request) -> HTMLResponse:
-        root = request.scope.get("root_path", "")
-        return _with_csp(
-            get_redoc_html(
-                openapi_url=f"{root}{app.openapi_url}",
-                title=f"{app.title} - ReDoc",
-                redoc_js_url=f"{root}{STATIC_URL}/redoc.standalone.js",
-                redoc_favicon_url=f"{root}{STATIC_URL}/favicon.png",
-                with_google_fonts=False,
-            ),
-            extra="; worker-src 'self' blob:",
-        )
-
     app.include_router(router)
