@@ -13,6 +13,7 @@ worker, so each worker migrates its own SQLite template and its own PostgreSQL d
 from __future__ import annotations
 
 import asyncio
+import copy
 import gc
 import os
 import shutil
@@ -245,6 +246,25 @@ async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 51000))
     async with httpx.AsyncClient(transport=transport, base_url="http://atrium.test") as c:
         yield c
+
+
+# /openapi.json as first fetched in this test process, by what it depends on.
+_OPENAPI_DOCUMENTS: dict[str, dict[str, Any]] = {}
+
+
+@pytest.fixture
+async def openapi_spec(client: httpx.AsyncClient, settings: Settings) -> dict[str, Any]:
+    """The app's ``/openapi.json``, fetched once per test process and set of settings.
+
+    Generating it takes ~0.7 s; it depends on the routes and the settings, never on the
+    test's database, files or cache, which are left out of the key. Each test gets its own
+    copy."""
+    key = settings.model_dump_json(exclude={"database", "data_dir", "redis"})
+    if key not in _OPENAPI_DOCUMENTS:
+        response = await client.get("/openapi.json")
+        assert response.status_code == 200
+        _OPENAPI_DOCUMENTS[key] = response.json()
+    return copy.deepcopy(_OPENAPI_DOCUMENTS[key])
 
 
 async def restore_builtin_roles(driver: Any) -> None:
