@@ -15,8 +15,10 @@ from sqlalchemy import select
 from atrium.context import AppContext
 from atrium.core.clock import FrozenClock
 from atrium.models import AuditEvent, DataExport, Notification, OutboxMessage
-from atrium.privacy.jobs import build_pending_exports, purge_expired_exports
+from atrium.privacy.jobs import build_pending_exports
 from atrium.privacy.readme import FILES
+from atrium.retention.policies import POLICIES
+from atrium.retention.service import apply_policy
 from tests.dispatch import dispatch
 from tests.factories import login, signed_in, signed_in_as
 from tests.privacy.helpers import Account, job_context, rich_account
@@ -206,7 +208,9 @@ async def test_download_link_works_for_48_hours_then_is_gone_and_purged(
         assert row.storage_key is not None
         key = row.storage_key
     assert await ctx.storage.exists(key)
-    assert await purge_expired_exports(job_context(ctx), ctx.storage) == 1
+    exports = next(p for p in POLICIES if p.kind == "exports")
+    purged = await apply_policy(ctx.sessionmaker, ctx.settings, exports, clock.now(), ctx.storage)
+    assert purged.rows == 1
     assert not await ctx.storage.exists(key)
     assert (await client.get(url, headers=auth)).status_code == 404
     assert (await client.get(EXPORTS, headers=auth)).json() == []

@@ -1,4 +1,4 @@
-"""The ``privacy.exports`` job: build requested exports, purge expired ones.
+"""The ``privacy.exports`` job: build requested exports.
 
 Run by the worker's leader every ``privacy.export_build_interval_seconds``
 (:mod:`atrium.core.jobs`). Each export is claimed with a conditional ``UPDATE`` (pending,
@@ -7,7 +7,8 @@ a pass that overlaps another never builds one twice at once. The ZIP is written 
 temporary file under ``<data_dir>/tmp`` (:mod:`atrium.privacy.archive`, streaming), then
 stored as ``exports/<user id>/<export id>.zip``; the row becomes ``ready`` with
 ``expires_at = now + privacy.export_ttl_hours`` and ``export.ready`` is emitted in the
-same transaction. Expired exports lose their object and row.
+same transaction. Expired exports lose their row and object in the retention pass
+(:mod:`atrium.retention`), the one home of every deletion by age.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from sqlalchemy import select
 
 from atrium.account.erasure import erase_accounts
 from atrium.activity.service import activity_for_export
-from atrium.core.db import after_commit, unit_of_work
+from atrium.core.db import unit_of_work
 from atrium.core.jobs import JobContext
 from atrium.core.storage import Storage, create_storage, delete_objects
 from atrium.events.service import emit
@@ -128,41 +129,16 @@ async def build_export(
     return True
 
 
-async def purge_expired_exports(
-    ctx: JobContext, storage: Storage, *, batch_size: int = 500, dry_run: bool = False
-) -> int:
-    """Delete exports past ``expires_at`` (their ZIP once the rows are gone), in batches;
-    returns how many (would be) deleted."""
-    total = 0
-    while True:
-        async with unit_of_work(ctx.sessionmaker) as db:
-            repo = ExportRepository(db)
-            found = await repo.expired(ctx.clock.now(), batch_size)
-            if not found or dry_run:
-                return total + len(found)
-            await repo.delete([i for i, _ in found])
-            keys = [k for _, k in found if k]
-            if keys:
-
-                async def drop(keys: list[str] = keys) -> None:
-                    await delete_objects(storage, keys)
-
-                after_commit(db, drop)
-        total += len(found)
-        if len(found) < batch_size:
-            return total
-
-
 async def exports_job(ctx: JobContext) -> None:
-    """``privacy.exports``: build requested exports, purge expired ones."""
+    """``privacy.exports``: build requested exports. Expired ones are deleted by the
+    retention pass (:mod:`atrium.retention`, kind ``exports``), their ZIP after commit."""
     storage = create_storage(ctx.settings)
     try:
         built = await build_pending_exports(ctx, storage)
-        purged = await purge_expired_exports(ctx, storage)
     finally:
         await storage.close()
-    if built or purged:
-        log.info("exports_processed", built=built, purged=purged)
+    if built:
+        log.info("exports_processed", built=built)
 
 
 async def erase_due_accounts(ctx: JobContext, storage: Storage, *, batch_size: int = 100) -> int:

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -71,23 +71,6 @@ class ExportRepository:
             .execution_options(synchronize_session=False)
         )
         return bool(getattr(result, "rowcount", 0))
-
-    async def expired(self, now: datetime, limit: int) -> list[tuple[uuid.UUID, str | None]]:
-        """Ready or failed exports past ``expires_at``: their ids and ZIP keys."""
-        rows = await self.db.execute(
-            select(DataExport.id, DataExport.storage_key)
-            .where(
-                DataExport.status.in_([ExportStatus.ready.value, ExportStatus.failed.value]),
-                DataExport.expires_at <= now,
-            )
-            .order_by(DataExport.expires_at)
-            .limit(limit)
-        )
-        return [(r[0], r[1]) for r in rows]
-
-    async def delete(self, ids: Sequence[uuid.UUID]) -> int:
-        result = await self.db.execute(delete(DataExport).where(DataExport.id.in_(ids)))
-        return int(getattr(result, "rowcount", 0) or 0)
 
     async def storage_keys_of_users(self, user_ids: Sequence[uuid.UUID]) -> list[str]:
         rows = await self.db.execute(
