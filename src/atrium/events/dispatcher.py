@@ -40,7 +40,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from atrium.config import Settings
 from atrium.core import metrics
 from atrium.core.clock import Clock
-from atrium.core.db import unit_of_work
+from atrium.core.db import is_sqlite, unit_of_work
 from atrium.core.leased_worker import HANDLE_BUDGET, LeasedWorker
 from atrium.events.repository import EventRepository
 from atrium.events.service import on_emit
@@ -163,7 +163,7 @@ class EventDispatcher(LeasedWorker):
             max_attempts=ev.max_attempts,
             # SQLite has one writer: concurrent transactions would only wait on each other
             # (or fail on a lock upgrade), so one delivery at a time there.
-            concurrency=ev.concurrency if _dialect(sessionmaker) == "postgresql" else 1,
+            concurrency=1 if is_sqlite(settings.database_url) else ev.concurrency,
         )
         self.settings = ev
         self.consumers: dict[str, Consumer] = {}
@@ -302,8 +302,3 @@ class EventDispatcher(LeasedWorker):
 
 class _LeaseLost(Exception):
     pass
-
-
-def _dialect(sessionmaker: async_sessionmaker[AsyncSession]) -> str:
-    bind = sessionmaker.kw.get("bind")
-    return bind.dialect.name if bind is not None else ""
