@@ -54,19 +54,26 @@ OAUTH2_REDIRECT_URL = "/docs/oauth2-redirect"
 router = APIRouter(include_in_schema=False)
 
 
+def _urls(request: Request) -> tuple[str, str]:
+    """The OpenAPI document's URL and the assets' base URL, under the request's root
+    path (behind a proxy that mounts Atrium below a prefix)."""
+    root = request.scope.get("root_path", "")
+    return f"{root}{request.app.openapi_url}", f"{root}{STATIC_URL}"
+
+
 @router.get("/docs")
 async def swagger_ui(request: Request) -> HTMLResponse:
-    app: FastAPI = request.app
+    openapi_url, assets = _urls(request)
     root = request.scope.get("root_path", "")
     return _with_csp(
         get_swagger_ui_html(
-            openapi_url=f"{root}{app.openapi_url}",
-            title=f"{app.title} - Swagger UI",
+            openapi_url=openapi_url,
+            title=f"{request.app.title} - Swagger UI",
             oauth2_redirect_url=f"{root}{OAUTH2_REDIRECT_URL}",
-            swagger_js_url=f"{root}{STATIC_URL}/swagger-ui-bundle.js",
-            swagger_css_url=f"{root}{STATIC_URL}/swagger-ui.css",
-            swagger_favicon_url=f"{root}{STATIC_URL}/favicon.png",
-            swagger_ui_parameters=app.swagger_ui_parameters,
+            swagger_js_url=f"{assets}/swagger-ui-bundle.js",
+            swagger_css_url=f"{assets}/swagger-ui.css",
+            swagger_favicon_url=f"{assets}/favicon.png",
+            swagger_ui_parameters=request.app.swagger_ui_parameters,
         )
     )
 
@@ -78,14 +85,13 @@ async def swagger_ui_redirect() -> HTMLResponse:
 
 @router.get("/redoc")
 async def redoc(request: Request) -> HTMLResponse:
-    app: FastAPI = request.app
-    root = request.scope.get("root_path", "")
+    openapi_url, assets = _urls(request)
     return _with_csp(
         get_redoc_html(
-            openapi_url=f"{root}{app.openapi_url}",
-            title=f"{app.title} - ReDoc",
-            redoc_js_url=f"{root}{STATIC_URL}/redoc.standalone.js",
-            redoc_favicon_url=f"{root}{STATIC_URL}/favicon.png",
+            openapi_url=openapi_url,
+            title=f"{request.app.title} - ReDoc",
+            redoc_js_url=f"{assets}/redoc.standalone.js",
+            redoc_favicon_url=f"{assets}/favicon.png",
             with_google_fonts=False,
         ),
         extra="; worker-src 'self' blob:",
@@ -97,6 +103,11 @@ def install_docs(app: FastAPI) -> None:
 
     ``app`` must be created with ``docs_url=None, redoc_url=None`` and keep FastAPI's
     default ``swagger_ui_oauth2_redirect_url`` (``/docs/oauth2-redirect``).
+
+    Raises:
+        ValueError: ``app`` has another OAuth2 redirect URL.
     """
+    if app.swagger_ui_oauth2_redirect_url != OAUTH2_REDIRECT_URL:
+        raise ValueError(f"the OAuth2 redirect page is served at {OAUTH2_REDIRECT_URL} only")
     app.mount(STATIC_URL, StaticFiles(directory=_ASSETS), name="docs-assets")
     app.include_router(router)
