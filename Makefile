@@ -52,11 +52,13 @@ typecheck: .venv/.synced-dev
 	.venv/bin/mypy src
 
 # One pytest-xdist worker per CPU (each with its own SQLite template and PostgreSQL
-# database); PYTEST_WORKERS=0 runs in one process.
+# database); PYTEST_WORKERS=0 runs in one process. --dist loadgroup: the tests of a module
+# that share a module-scoped fixture (a server, a browser) run on one worker
+# (tests/conftest.py), the rest are spread as they come.
 PYTEST_WORKERS ?= auto
 
 pytest: .venv/.synced-dev
-	.venv/bin/pytest -n $(PYTEST_WORKERS) --durations=30
+	.venv/bin/pytest -n $(PYTEST_WORKERS) --dist loadgroup --durations=30
 
 test: lint typecheck pytest
 

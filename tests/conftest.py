@@ -48,11 +48,13 @@ from atrium.main import create_app
 from atrium.models import Base, Role, RoleParent, RolePermission
 from atrium.models.role import MFA_REQUIRED_BUILTINS
 from atrium.rbac.permissions import BUILTIN_ROLE_IDS, BUILTIN_ROLES
-from tests import route_cache
+from tests import compile_cache, route_cache
 
 # Each test builds its own app; FastAPI's build of each included route is shared by them
 # (tests/route_cache.py).
 route_cache.install()
+# ... and so is SQLAlchemy's compilation of each statement (tests/compile_cache.py).
+compile_cache.install()
 
 PG_URL = os.environ.get("ATRIUM_TEST_DATABASE_URL")
 REDIS_URL = os.environ.get("ATRIUM_TEST_REDIS_URL")
@@ -63,6 +65,22 @@ BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
 
 # Fast hashing parameters for tests; the OWASP defaults are checked in test_passwords.
 FAST_ARGON2 = {"argon2_memory_cost_kib": 1024, "argon2_time_cost": 1}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Keep each module whose tests share a module-scoped fixture on one xdist worker.
+
+    Those fixtures are the costly ones: a server process, a Chromium, a copy of the
+    checkout with its own ``.venv``, an import graph. Under ``--dist loadgroup`` (``make
+    test``) a module's tests then build them once, where plain ``load`` scheduling spread
+    the tests over every worker and each worker built them again (the first-run checkout,
+    ~15 s, twice)."""
+    for item in items:
+        info = getattr(item, "_fixtureinfo", None)
+        if info is None:
+            continue
+        if any(defs[-1].scope == "module" for defs in info.name2fixturedefs.values() if defs):
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))  # type: ignore[attr-defined]
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -148,28 +166,23 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Database:
     return Database("postgresql", request.getfixturevalue("pg_database"))
 
 
-@pytest.fixture
-def settings(database: Database, tmp_path: Path) -> Settings:
-    redis = RedisSettings()
-    if database.backend == "postgresql" and REDIS_URL:
-        redis = RedisSettings(
-            url=REDIS_URL, key_prefix=f"atrium-test:{_worker()}:{uuid.uuid4().hex}:"
-        )
+def _test_settings() -> Settings:
+    """The settings every API test starts from (the database, data directory and Redis are
+    the test's own, set by the ``settings`` fixture)."""
     return Settings(
         _env_file=None,  # type: ignore[call-arg]
         environment=Environment.test,
-        data_dir=tmp_path / "var",
+        data_dir=Path("var"),
         # The production time-outs (5 s) are tested in tests/faults with their own
         # settings; here a CI machine under load must not turn a slow query into a 503.
         database=DatabaseSettings(
-            url=database.url,
+            url="sqlite+aiosqlite:///atrium.db",
             auto_migrate=False,
             pool_timeout_seconds=30,
             connect_timeout_seconds=30,
             command_timeout_seconds=30,
             statement_timeout_seconds=25,
         ),
-        redis=redis,
         auth=AuthSettings(**FAST_ARGON2, hash_concurrency=4),
         # Per-IP route limits and login throttling are exercised by
         # tests/core/test_ratelimit.py and tests/auth/test_bruteforce.py; elsewhere they are
@@ -194,6 +207,23 @@ def settings(database: Database, tmp_path: Path) -> Settings:
         # Tests flush the activity buffer themselves (tests/activity/).
         activity=ActivitySettings(flush_interval_seconds=3600),
     )
+
+
+# Read once per test process (~2 ms, the environment included); each test gets a deep copy
+# (~0.2 ms), which it may change in place.
+_TEST_SETTINGS = _test_settings()
+
+
+@pytest.fixture
+def settings(database: Database, tmp_path: Path) -> Settings:
+    settings = _TEST_SETTINGS.model_copy(deep=True)
+    settings.data_dir = tmp_path / "var"
+    settings.database.url = database.url
+    if database.backend == "postgresql" and REDIS_URL:
+        settings.redis = RedisSettings(
+            url=REDIS_URL, key_prefix=f"atrium-test:{_worker()}:{uuid.uuid4().hex}:"
+        )
+    return settings
 
 
 @pytest.fixture

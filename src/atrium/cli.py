@@ -120,10 +120,17 @@ def mount_app_commands() -> None:
     commands. Settings that cannot be read or an application that cannot be loaded
     mount nothing here: the command run then reports it."""
     from atrium.config import get_settings
+
+    try:
+        listed = get_settings().apps
+    except (StartupError, ValueError):
+        return
+    if not listed:
+        return  # nothing to mount: the platform's commands start without loading apps
     from atrium.core.apps import declared_apps
 
     try:
-        declared = declared_apps(get_settings().apps)
+        declared = declared_apps(listed)
     except (StartupError, ValueError):
         return
     for declared_app in declared:
