@@ -52,13 +52,14 @@ typecheck: .venv/.synced-dev
 	.venv/bin/mypy src
 
 # One pytest-xdist worker per CPU (each with its own SQLite template and PostgreSQL
-# database); PYTEST_WORKERS=0 runs in one process. --dist loadgroup: the tests of a module
-# that share a module-scoped fixture (a server, a browser) run on one worker
-# (tests/conftest.py), the rest are spread as they come.
+# database); PYTEST_WORKERS=0 runs in one process. Whole files go to the workers
+# (--dist loadfile: a file's module-scoped server or browser starts once), the files that
+# start real processes first (tests/conftest.py orders them; --no-loadscope-reorder keeps
+# that order).
 PYTEST_WORKERS ?= auto
 
 pytest: .venv/.synced-dev
-	.venv/bin/pytest -n $(PYTEST_WORKERS) --dist loadgroup --durations=30
+	.venv/bin/pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=30
 
 test: lint typecheck pytest
 

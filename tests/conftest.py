@@ -68,19 +68,15 @@ FAST_ARGON2 = {"argon2_memory_cost_kib": 1024, "argon2_time_cost": 1}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Keep each module whose tests share a module-scoped fixture on one xdist worker.
+    """Run the test files that start real processes (marked ``e2e``: a server, a browser, a
+    copy of the checkout; seconds each, a minute for some files) first.
 
-    Those fixtures are the costly ones: a server process, a Chromium, a copy of the
-    checkout with its own ``.venv``, an import graph. Under ``--dist loadgroup`` (``make
-    test``) a module's tests then build them once, where plain ``load`` scheduling spread
-    the tests over every worker and each worker built them again (the first-run checkout,
-    ~15 s, twice)."""
-    for item in items:
-        info = getattr(item, "_fixtureinfo", None)
-        if info is None:
-            continue
-        if any(defs[-1].scope == "module" for defs in info.name2fixturedefs.values() if defs):
-            item.add_marker(pytest.mark.xdist_group(item.module.__name__))  # type: ignore[attr-defined]
+    ``make test`` hands whole files to the xdist workers (``--dist loadfile``, so a file's
+    module-scoped server or browser starts once) in collection order
+    (``--no-loadscope-reorder``): the longest files start first and the short API test
+    files fill in around them, instead of one long file starting last and running alone.
+    The sort is stable: every other test keeps its place."""
+    items.sort(key=lambda item: item.get_closest_marker("e2e") is None)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
