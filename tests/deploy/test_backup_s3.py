@@ -10,12 +10,12 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import boto3
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 from sqlalchemy import make_url
 
+from atrium.core.storage import boto3_session
 from tests.conftest import PG_URL
 from tests.deploy.conftest import DEPLOY, need, slow_check
 from tests.deploy.test_restore_drill import ATRIUM, _admin, _age_identity, _restore
@@ -29,7 +29,7 @@ OBJECTS = {
 
 
 def _s3(endpoint: str) -> object:
-    return boto3.session.Session().client(
+    return boto3_session().client(
         "s3",
         endpoint_url=endpoint,
         region_name="us-east-1",
