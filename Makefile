@@ -6,8 +6,9 @@
 #   make up      start the production-shaped stack of deploy/compose.yaml (make down stops it)
 # Each target installs what it needs on first use: uv (into .tools/ unless it is on
 # PATH), then the locked dependencies into .venv/: `serve` only what the server runs,
-# `test` the development tools as well. Both share the one .venv: the runtime install is
-# --inexact, so it never removes the tools that `test` added.
+# `test` the development tools as well, and what the browser tests need (.ci/browser-deps:
+# the npm packages, and Chromium and npm from apt when missing). Both share the one .venv:
+# the runtime install is --inexact, so it never removes the tools that `test` added.
 
 PYTHON ?= python3
 HOST ?= 127.0.0.1
@@ -58,7 +59,10 @@ typecheck: .venv/.synced-dev
 # that order).
 PYTEST_WORKERS ?= auto
 
+# The browser and social-login tests also need Debian's Chromium and the npm packages of
+# package-lock.json and tests/idp: .ci/browser-deps installs whichever is missing.
 pytest: .venv/.synced-dev
+	.ci/browser-deps
 	.venv/bin/pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=30
 
 test: lint typecheck pytest
