@@ -8,6 +8,12 @@ Migrations and the first admin are handled by ``atrium serve`` before workers st
 
 from __future__ import annotations
 
+# isort: off
+# Before any other import: the collector waits until the application is loaded (the
+# end of this module).
+from atrium.core import startup_gc
+
+# isort: on
 import asyncio
 import contextlib
 import gc
@@ -342,3 +348,7 @@ def create_metrics_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(metrics_router)
     return app
+
+
+# Everything above is loaded: the collector runs again.
+startup_gc.resume()

@@ -18,7 +18,6 @@ from sentry_sdk.envelope import Envelope
 from sentry_sdk.transport import Transport
 
 from atrium.config import DatabaseSettings, Environment, Settings
-from atrium.core import sentry as atrium_sentry
 from atrium.core.clock import FrozenClock
 from atrium.core.redaction import REDACTED
 from atrium.core.sentry import before_send, init_sentry
@@ -70,7 +69,7 @@ def transport(monkeypatch: pytest.MonkeyPatch) -> CapturingTransport:
         capturing.init_calls.append(kwargs)
         return real_init(*args, transport=capturing, **kwargs)
 
-    monkeypatch.setattr(atrium_sentry.sentry_sdk, "init", init)
+    monkeypatch.setattr(sentry_sdk, "init", init)
     return capturing
 
 
