@@ -9,12 +9,14 @@ worker``, every CLI command that loads the application).
 
 Importing this module pauses the collector (``gc.disable``, as the Python documentation
 of ``gc.freeze`` advises for a process's start-up); :mod:`atrium.main` imports it before
-anything else and calls :func:`resume` at the end of its own import. Reference counting
-still frees everything that is not in a cycle meanwhile; the cycles left by the import
-(about 1,800 objects) are collected by the first collection after it, which traverses the
-loaded objects once (~0.2 s) instead of hundreds of times. The server then collects again
-and freezes what survived (:func:`atrium.main.freeze_startup_objects`, setting
-``gc_freeze``).
+anything else and calls :func:`resume` at the end of its own import, which moves what the
+import created into the permanent generation (``gc.freeze``) before the collector runs
+again: the loaded modules, classes and routes live as long as the process, and no later
+collection traverses them. Reference counting still frees everything that is not in a
+cycle meanwhile; the few cycles the import leaves (about 1,800 objects, 0.7 MiB, measured)
+stay, where collecting them would cost a full traversal of the heap (~0.3 s) at every
+start. The server then freezes what its start-up created as well
+(:func:`atrium.main.freeze_startup_objects`, setting ``gc_freeze``).
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ gc.disable()
 
 
 def resume() -> None:
-    """Re-enable the collector, unless it was already disabled before the pause (an
-    embedding process's choice is kept). Idempotent."""
+    """Freeze what the import created and re-enable the collector, unless it was already
+    disabled before the pause (an embedding process's choice is kept)."""
+    gc.freeze()
     if _WAS_ENABLED:
         gc.enable()
