@@ -80,6 +80,7 @@ bench: .venv/.synced-dev
 	.venv/bin/python bench/activity_overhead.py
 	.venv/bin/python bench/analytics.py --users 1000000 --days 365
 	.venv/bin/python bench/import_users.py --users 1000000
+	.venv/bin/python bench/startup.py
 
 IMAGE ?= localhost/atrium:local
 # Docker when its engine answers, otherwise podman (--format docker keeps the HEALTHCHECK).
