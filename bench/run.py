@@ -158,8 +158,15 @@ class Server:
 
 
 def wait_ready(
-    base: str, path: str, proc: subprocess.Popen[bytes], log_path: Path, timeout: float = 60
+    base: str,
+    path: str,
+    proc: subprocess.Popen[bytes],
+    log_path: Path,
+    timeout: float = 60,
+    interval: float = 0.2,
 ) -> None:
+    """Poll ``base + path`` every ``interval`` seconds until it answers 200; exit with the
+    end of the server's log when it stops or ``timeout`` seconds pass."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -169,7 +176,7 @@ def wait_ready(
                 return
         except httpx.TransportError:
             pass
-        time.sleep(0.2)
+        time.sleep(interval)
     raise SystemExit(f"server not ready:\n{log_path.read_text()[-3000:]}")
 
 

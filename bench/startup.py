@@ -21,7 +21,6 @@ import os
 import platform
 import resource
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -31,11 +30,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import httpx
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import doc_section
+import run  # bench/run.py: starting and stopping servers
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
@@ -69,34 +67,33 @@ def _free_port() -> int:
 
 
 def serve_ready(src: Path | None) -> float:
-    """Seconds from starting ``atrium serve`` to its first ``200`` on ``/health/live``."""
+    """Seconds from starting ``atrium serve`` to its first ``200`` on ``/health/live``
+    (polled every 20 ms)."""
     with tempfile.TemporaryDirectory() as tmp:
         port = _free_port()
         env = _env(src) | {"ATRIUM_DATA_DIR": f"{tmp}/var"}
-        started = time.perf_counter()
-        proc = subprocess.Popen(
-            [ATRIUM, "serve", "--port", str(port)],
-            cwd=tmp,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        try:
-            while time.perf_counter() - started < READY_TIMEOUT:
-                try:
-                    r = httpx.get(f"http://127.0.0.1:{port}/health/live", timeout=1)
-                    if r.status_code == 200:
-                        return time.perf_counter() - started
-                except httpx.HTTPError:
-                    pass
-                if proc.poll() is not None:
-                    raise SystemExit(f"atrium serve exited with {proc.returncode}")
-                time.sleep(0.02)
-            raise SystemExit(f"atrium serve not ready after {READY_TIMEOUT:.0f} s")
-        finally:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=60)
+        log_path = Path(tmp) / "atrium.log"
+        with log_path.open("wb") as log:
+            started = time.perf_counter()
+            proc = run.launch(
+                [ATRIUM, "serve", "--port", str(port)],
+                cwd=tmp,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+            try:
+                run.wait_ready(
+                    f"http://127.0.0.1:{port}",
+                    "/health/live",
+                    proc,
+                    log_path,
+                    timeout=READY_TIMEOUT,
+                    interval=0.02,
+                )
+                return time.perf_counter() - started
+            finally:
+                run.stop_process(proc)
 
 
 def alternate(runs: int, kinds: dict[str, Callable[[], float]]) -> dict[str, list[float]]:
@@ -124,6 +121,7 @@ def main() -> None:
     parser.add_argument("--against", metavar="REV", help="a git revision to compare with")
     parser.add_argument("--no-doc", action="store_true")
     args = parser.parse_args()
+    run.install_cleanup()  # servers stopped, and the worktree removed, on SIGTERM too
     here = "this tree"
     with tempfile.TemporaryDirectory() as tmp:
         other = _worktree(args.against, Path(tmp) / "against") if args.against else None

@@ -132,10 +132,15 @@ def problem_response(
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
 
 
+def problem_schema() -> dict[str, Any]:
+    """The JSON Schema of :class:`ProblemDetails`, for an OpenAPI ``content`` entry: a copy
+    of the one generated once per process (~1 ms each time, and every router asks for it
+    at import), which the caller may change."""
+    return copy.deepcopy(_problem_schema())
+
+
 @functools.cache
 def _problem_schema() -> dict[str, Any]:
-    """The JSON Schema of :class:`ProblemDetails`, generated once per process (~1 ms each
-    time, and every router asks for it at import)."""
     return ProblemDetails.model_json_schema()
 
 
@@ -147,7 +152,7 @@ def problem_responses(*errors: type[AppError]) -> dict[int | str, dict[str, Any]
             err.status,
             {
                 "description": "",
-                "content": {PROBLEM_JSON: {"schema": copy.deepcopy(_problem_schema())}},
+                "content": {PROBLEM_JSON: {"schema": problem_schema()}},
             },
         )
         codes = [c for c in entry["description"].split(", ") if c]

@@ -21,7 +21,7 @@ from fastapi import FastAPI
 from starlette.routing import compile_path
 
 from atrium.core.schemas import POLICY_MARK
-from atrium.errors import PROBLEM_JSON, ProblemDetails
+from atrium.errors import PROBLEM_JSON, problem_schema
 
 _METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
@@ -29,7 +29,7 @@ _METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 def _problem(description: str) -> dict[str, Any]:
     return {
         "description": description,
-        "content": {PROBLEM_JSON: {"schema": ProblemDetails.model_json_schema()}},
+        "content": {PROBLEM_JSON: {"schema": problem_schema()}},
     }
 
 
