@@ -185,6 +185,42 @@ async def test_weekly_buckets_and_retention_cohorts(
     ]
 
 
+async def test_the_last_days_of_a_week_count_in_that_week(
+    client: httpx.AsyncClient, ctx: AppContext
+) -> None:
+    """A week offset is the whole weeks from the cohort's Monday (floor division): the
+    Sunday after it is week 0 and the next Sunday week 1. A division that rounded put
+    Thursday to Sunday a week late (on PostgreSQL, whose integer cast rounds)."""
+    e = await insert_user(ctx, created_at=at(2))  # Monday 2026-03-02
+    f = await insert_user(ctx, created_at=at(3))
+    async with ctx.sessionmaker() as db:
+        for user_id, n in ((e, 8), (f, 15)):  # Sunday of week 0, Sunday of week 1
+            db.add(
+                UserActivityDay(
+                    user_id=user_id,
+                    day=date(2026, 3, n),
+                    first_seen_at=at(n),
+                    last_seen_at=at(n, 11),
+                    requests=1,
+                    logins=0,
+                    active_sessions=1,
+                    ip_prefix="203.0.113.0/24",
+                )
+            )
+        await db.commit()
+    _, admin = await signed_in_as(client, ctx, "boss@example.com", "admin")
+    await run_rollup(JobContext(ctx.settings, ctx.clock, ctx.engine, ctx.sessionmaker, {}))
+
+    response = await client.get(
+        ANALYTICS, params={"from": "2026-03-02", "to": "2026-03-08"}, headers=admin
+    )
+
+    assert response.status_code == 200, response.text
+    assert response.json()["retention"] == [
+        {"cohort_week": "2026-03-02", "size": 2, "active": [1, 1, 0], "rates": [0.5, 0.5, 0.0]},
+    ]
+
+
 async def test_monthly_bucket_and_a_rerun_of_the_job_changes_nothing(
     client: httpx.AsyncClient, ctx: AppContext
 ) -> None:

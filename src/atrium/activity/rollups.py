@@ -220,9 +220,12 @@ async def _devices(db: AsyncSession, first: date, last: date) -> dict[date, Coun
 
 
 def _week_offset(db: AsyncSession, cohort: date) -> Any:
-    """Whole weeks from ``cohort`` to ``user_activity_day.day`` as a SQL expression."""
+    """Whole weeks from ``cohort`` to ``user_activity_day.day`` as a SQL expression: days
+    floor-divided by 7 (never ``/``, which SQLAlchemy 2 renders as a numeric division on
+    PostgreSQL, whose cast to integer then rounds Thursday to Sunday into the next week;
+    days on or after ``cohort`` only, so SQLite's truncating cast is a floor too)."""
     if db.get_bind().dialect.name == "postgresql":
-        return cast((UserActivityDay.day - literal(cohort)) / 7, Integer)
+        return cast((UserActivityDay.day - literal(cohort)) // 7, Integer)
     return cast(
         (func.julianday(UserActivityDay.day) - func.julianday(cohort.isoformat())) / 7, Integer
     )
