@@ -28,6 +28,13 @@ from tests.factories import PASSWORD, login, register, signed_in, signed_in_as
 ME = "/api/v1/users/me"
 
 
+@pytest.fixture
+def clock() -> FrozenClock:
+    """Noon of a fixed day: the minutes a test moves the clock stay within that day
+    (the default clock starts at the real time, which from 23:55 UTC crossed midnight)."""
+    return FrozenClock(datetime(2026, 3, 18, 12, 0, tzinfo=UTC))
+
+
 async def _rows(ctx: AppContext) -> list[UserActivityDay]:
     async with ctx.sessionmaker() as db:
         return list((await db.execute(select(UserActivityDay))).scalars())
