@@ -45,6 +45,20 @@ def at(day: int, hour: int = 10) -> datetime:
     return datetime(2026, 3, day, hour, tzinfo=UTC)
 
 
+def activity_day(user_id: uuid.UUID, day: int, requests: int = 5) -> UserActivityDay:
+    """The activity row of ``user_id`` on 2026-03-``day`` (seen 10:00 to 11:00)."""
+    return UserActivityDay(
+        user_id=user_id,
+        day=date(2026, 3, day),
+        first_seen_at=at(day),
+        last_seen_at=at(day, 11),
+        requests=requests,
+        logins=0,
+        active_sessions=1,
+        ip_prefix="203.0.113.0/24",
+    )
+
+
 async def _seed(client: httpx.AsyncClient, ctx: AppContext) -> dict[str, str]:
     a = await insert_user(ctx, created_at=at(2), email_verified_at=at(2, 11))
     b = await insert_user(ctx, created_at=at(3), email_verified_at=at(3, 11))
@@ -54,18 +68,7 @@ async def _seed(client: httpx.AsyncClient, ctx: AppContext) -> dict[str, str]:
     async with ctx.sessionmaker() as db:
         for user_id, active in days.items():
             for n in active:
-                db.add(
-                    UserActivityDay(
-                        user_id=user_id,
-                        day=date(2026, 3, n),
-                        first_seen_at=at(n),
-                        last_seen_at=at(n, 11),
-                        requests=5,
-                        logins=0,
-                        active_sessions=1,
-                        ip_prefix="203.0.113.0/24",
-                    )
-                )
+                db.add(activity_day(user_id, n))
         db.add(
             MfaFactor(
                 id=uuid.uuid4(),
@@ -194,19 +197,8 @@ async def test_the_last_days_of_a_week_count_in_that_week(
     e = await insert_user(ctx, created_at=at(2))  # Monday 2026-03-02
     f = await insert_user(ctx, created_at=at(3))
     async with ctx.sessionmaker() as db:
-        for user_id, n in ((e, 8), (f, 15)):  # Sunday of week 0, Sunday of week 1
-            db.add(
-                UserActivityDay(
-                    user_id=user_id,
-                    day=date(2026, 3, n),
-                    first_seen_at=at(n),
-                    last_seen_at=at(n, 11),
-                    requests=1,
-                    logins=0,
-                    active_sessions=1,
-                    ip_prefix="203.0.113.0/24",
-                )
-            )
+        db.add(activity_day(e, 8, requests=1))  # Sunday of week 0
+        db.add(activity_day(f, 15, requests=1))  # Sunday of week 1
         await db.commit()
     _, admin = await signed_in_as(client, ctx, "boss@example.com", "admin")
     await run_rollup(JobContext(ctx.settings, ctx.clock, ctx.engine, ctx.sessionmaker, {}))

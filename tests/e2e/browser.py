@@ -14,9 +14,10 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from email.message import Message
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -36,6 +37,19 @@ AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 ADMIN_EMAIL = "root@example.com"
 ADMIN_PASSWORD = "a long admin passphrase"
 PASSWORD = "correct horse battery staple"
+T = TypeVar("T")
+
+
+def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 20) -> T:
+    """Poll ``probe`` every 0.1 s until it returns a value other than None (a bounded
+    wait on another process); AssertionError naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = probe()
+        if value is not None:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
 
 
 def free_port() -> int:

@@ -11,14 +11,13 @@ reads the count it starts from."""
 from __future__ import annotations
 
 import re
-import time
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.e2e import test_browser as base
-from tests.e2e.browser import ADMIN_EMAIL, ADMIN_PASSWORD, AtriumServer
+from tests.e2e.browser import ADMIN_EMAIL, ADMIN_PASSWORD, AtriumServer, wait_for
 
 # The fixtures of the browser tests (a server and a Chromium for this module).
 server = base.server
@@ -43,15 +42,10 @@ def _api(server: AtriumServer) -> httpx.Client:
     )
 
 
-def _wait_for_the_bootstrap_notice(api: httpx.Client) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        inbox = api.get("/users/me/notifications", params={"limit": 100})
-        assert inbox.status_code == 200, inbox.text
-        if any("superadmin" in n["body"] for n in inbox.json()["items"]):
-            return
-        time.sleep(0.2)
-    pytest.fail("the bootstrap's role.granted never became a notice")
+def _bootstrap_notice(api: httpx.Client) -> bool | None:
+    inbox = api.get("/users/me/notifications", params={"limit": 100})
+    assert inbox.status_code == 200, inbox.text
+    return any("superadmin" in n["body"] for n in inbox.json()["items"]) or None
 
 
 def _label(count: int) -> re.Pattern[str]:
@@ -60,16 +54,17 @@ def _label(count: int) -> re.Pattern[str]:
 
 def test_the_unread_badge_changes_when_a_notice_arrives(page: Any, server: AtriumServer) -> None:
     with _api(server) as api:
-        _wait_for_the_bootstrap_notice(api)
-    base._sign_in(page, ADMIN_EMAIL, ADMIN_PASSWORD)
-    holder = page.locator("[data-unread-stream]")
-    text = holder.locator(".badge").text_content() or ""
-    unread = int(text.split()[0]) if text.strip() else 0  # signing in may have left notices
-    assert holder.is_hidden() == (unread == 0)
-    with page.expect_response(lambda r: r.url.endswith("/account/notifications/stream")) as opened:
-        page.reload()
-    assert opened.value.headers["content-type"].startswith("text/event-stream")
-    with _api(server) as api:
+        wait_for("the bootstrap's role.granted as a notice", lambda: _bootstrap_notice(api), 60)
+        base._sign_in(page, ADMIN_EMAIL, ADMIN_PASSWORD)
+        holder = page.locator("[data-unread-stream]")
+        text = holder.locator(".badge").text_content() or ""
+        unread = int(text.split()[0]) if text.strip() else 0  # signing in may have left notices
+        assert holder.is_hidden() == (unread == 0)
+        with page.expect_response(
+            lambda r: r.url.endswith("/account/notifications/stream")
+        ) as opened:
+            page.reload()
+        assert opened.value.headers["content-type"].startswith("text/event-stream")
         me = api.get("/users/me").json()
         granted = api.put(f"/admin/users/{me['id']}/roles/moderator")
         assert granted.status_code == 200, granted.text

@@ -7,16 +7,15 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
-from typing import TypeVar
 
 import httpx
 import pytest
 
+from tests.e2e.browser import wait_for
 from tests.mailbox import SmtpSink, free_port, smtp_server, token_of
 
 pytestmark = pytest.mark.e2e
@@ -25,18 +24,6 @@ __all__ = ["smtp_server"]
 
 ATRIUM = str(Path(sys.executable).with_name("atrium"))
 PASSWORD = "correct horse battery staple"
-T = TypeVar("T")
-
-
-def _wait_for(what: str, probe: Callable[[], T | None], timeout: float = 20) -> T:
-    """Poll ``probe`` until it returns a value (bounded wait on another process)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = probe()
-        if value is not None:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _env(data_dir: Path, **extra: str) -> dict[str, str]:
@@ -69,7 +56,7 @@ def _serve(tmp_path: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes]
         except httpx.TransportError:
             return None
 
-    _wait_for("the server", ready, timeout=30)
+    wait_for("the server", ready, timeout=30)
     return proc, base
 
 
@@ -114,7 +101,7 @@ def test_newcomer_verifies_and_resets_with_eml_files(embedded: tuple[str, Path])
             "/api/v1/auth/register", json={"email": "new@example.com", "password": PASSWORD}
         )
         assert r.status_code == 201
-        verify = _wait_for(
+        verify = wait_for(
             "the verification .eml", lambda: _eml(mail_dir, "new@example.com", "Confirm your email")
         )
         token = token_of(_link(verify))
@@ -122,7 +109,7 @@ def test_newcomer_verifies_and_resets_with_eml_files(embedded: tuple[str, Path])
 
         r = http.post("/api/v1/auth/password/forgot", json={"email": "new@example.com"})
         assert r.status_code == 202
-        reset = _wait_for("the reset .eml", lambda: _eml(mail_dir, "new@example.com", "Reset your"))
+        reset = wait_for("the reset .eml", lambda: _eml(mail_dir, "new@example.com", "Reset your"))
         r = http.post(
             "/api/v1/auth/password/reset",
             json={"token": token_of(_link(reset)), "new_password": "my second good passphrase"},
@@ -138,7 +125,7 @@ def test_newcomer_verifies_and_resets_with_eml_files(embedded: tuple[str, Path])
             "/api/v1/users/me", headers={"Authorization": f"Bearer {r.json()['access_token']}"}
         )
         assert me.json()["email_verified"] is True
-        _wait_for(
+        wait_for(
             "the password-changed .eml",
             lambda: _eml(mail_dir, "new@example.com", "password was changed"),
         )
@@ -178,7 +165,7 @@ def test_worker_process_delivers_over_smtp_and_stops_on_sigterm(
             stderr=subprocess.DEVNULL,
         )
         try:
-            _wait_for("3 messages", lambda: len(smtp_server.received) == 3 or None)
+            wait_for("3 messages", lambda: len(smtp_server.received) == 3 or None)
         finally:
             assert _stop(worker) == 0
         assert sorted(r for m in smtp_server.received for r in m.rcpt_tos) == [
