@@ -308,3 +308,22 @@ async def test_an_unknown_import_is_404(client: httpx.AsyncClient, root: dict[st
     )
     assert response.status_code == 404
     assert response.json()["code"] == "import_not_found"
+
+
+async def test_a_rerun_is_seen_at_once_by_cached_public_profiles(
+    client: httpx.AsyncClient, ctx: AppContext, root: dict[str, str]
+) -> None:
+    await run_import(client, root, CSV.format(h=hashes.bcrypt_hash()))
+    cached = await client.get("/api/v1/profiles/ada_l")  # now in the profile cache
+    changed = (
+        CSV.format(h=hashes.bcrypt_hash())
+        .replace(",ada_l,", ",ada_lovelace,")
+        .replace(",Ada,Europe", ",Countess Lovelace,Europe")
+    )
+    status = await run_import(client, root, changed)
+
+    assert (cached.status_code, cached.json()["display_name"]) == (200, "Ada")
+    assert (status["status"], status["updated"]) == ("succeeded", 2)
+    assert (await client.get("/api/v1/profiles/ada_l")).status_code == 404
+    renamed = await client.get("/api/v1/profiles/ada_lovelace")
+    assert (renamed.status_code, renamed.json()["display_name"]) == (200, "Countess Lovelace")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from typer.testing import CliRunner
 
 from atrium.cli import app
 from atrium.config import get_settings
+from tests.conftest import REDIS_URL
 from tests.imports import hashes
 
 runner = CliRunner()
@@ -63,3 +65,34 @@ def test_import_users_lists_errors_by_line_and_exits_1(data_dir: Path, tmp_path:
     assert "line 3: invalid JSON" in result.output
     assert "2 error(s) in 3 records: nothing imported" in result.output
     assert _emails(data_dir) == []
+
+
+@pytest.mark.skipif(not REDIS_URL, reason="needs ATRIUM_TEST_REDIS_URL")
+def test_a_rerun_drops_the_cached_profiles_of_the_accounts_it_updated_from_redis(
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import redis
+
+    prefix = f"atrium-test:cli-import:{uuid.uuid4().hex}:"
+    monkeypatch.setenv("ATRIUM_REDIS__URL", str(REDIS_URL))
+    monkeypatch.setenv("ATRIUM_REDIS__KEY_PREFIX", prefix)
+    get_settings.cache_clear()
+    source = tmp_path / "users.csv"
+    source.write_text("email,username,display_name\nada@example.org,ada_l,Ada\n")
+    assert runner.invoke(app, ["import", "users", str(source)]).exit_code == 0
+    client = redis.Redis.from_url(str(REDIS_URL))
+    try:
+        # What a server sharing this Redis cached of two public profiles meanwhile.
+        client.set(f"{prefix}profile:v1:ada_l", b"{}")
+        client.set(f"{prefix}profile:v1:grace", b"{}")
+        source.write_text("email,username,display_name\nada@example.org,ada_lovelace,Ada L\n")
+
+        again = runner.invoke(app, ["import", "users", str(source)])
+
+        assert again.exit_code == 0, again.output
+        assert "0 created, 1 updated" in again.output
+        assert client.exists(f"{prefix}profile:v1:ada_l") == 0
+        assert client.exists(f"{prefix}profile:v1:grace") == 1  # not in the import
+    finally:
+        client.delete(*client.keys(f"{prefix}*"))
+        client.close()

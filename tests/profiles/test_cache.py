@@ -180,3 +180,25 @@ async def test_account_deletion_is_visible_on_the_next_read(
     assert response.status_code == 202  # deletion scheduled; the account is hidden at once
 
     assert (await client.get(PUBLIC)).status_code == 404
+
+
+async def test_forgetting_many_profiles_goes_in_batches_and_drops_only_those(
+    ctx: AppContext,
+) -> None:
+    from atrium.profiles.cache import forget_cached_profiles
+
+    names = [f"user_{i}" for i in range(5)]
+    await ctx.cache.set_many({f"profile:v1:{n}": b"{}" for n in [*names, "kept"]}, 60)
+    deletes: list[int] = []
+    delete = ctx.cache.delete
+
+    async def counted(*keys: str) -> None:
+        deletes.append(len(keys))
+        await delete(*keys)
+
+    ctx.cache.delete = counted  # type: ignore[method-assign]
+    await forget_cached_profiles(ctx.cache, names, batch=2)
+
+    keys = [f"profile:v1:{n}" for n in [*names, "kept"]]
+    assert deletes == [2, 2, 1]
+    assert await ctx.cache.get_many(keys) == [None] * 5 + [b"{}"]

@@ -6,10 +6,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from atrium.config import Settings
+from atrium.core.cache import create_cache
 from atrium.core.clock import SystemClock
 from atrium.core.db import create_engine
 from atrium.imports.formats import ImportFormat
 from atrium.imports.service import ImportOutcome, import_users
+from atrium.profiles.cache import forget_cached_profiles
 
 
 async def import_file(
@@ -22,14 +24,27 @@ async def import_file(
 ) -> ImportOutcome:
     """Import ``path`` (UTF-8 text in ``fmt``) into the configured database.
 
+    With Redis configured, the cached public profiles of the accounts the import updated
+    are dropped from it after the commit. The in-process cache of the embedded default
+    lives in the server's process, out of this command's reach: there a profile the
+    import renamed or changed may be served as it was for up to
+    ``profiles.cache_ttl_seconds`` (docs/import.md).
+
     Raises:
         OSError: the file cannot be read.
     """
     engine = create_engine(settings, statement_timeouts=False)
     try:
         with path.open(encoding="utf-8-sig", newline="") as source:
-            return await import_users(
+            outcome = await import_users(
                 engine, source, fmt, now=SystemClock().now(), dry_run=dry_run, progress=progress
             )
     finally:
         await engine.dispose()
+    if settings.redis.url and outcome.updated_usernames:
+        cache = create_cache(settings)
+        try:
+            await forget_cached_profiles(cache, outcome.updated_usernames)
+        finally:
+            await cache.close()
+    return outcome

@@ -126,6 +126,10 @@ UPDATE user_account SET
 FROM import_stage s
 WHERE user_account.email_normalized = s.email_key
 """
+_UPDATED_USERNAMES = """
+SELECT u.username FROM user_account u JOIN import_stage s ON u.email_normalized = s.email_key
+WHERE u.username IS NOT NULL
+"""
 # An account without a password hash gets '!', which no hasher recognises: it signs in
 # after a password reset (or another method), never with a password.
 _INSERT = """
@@ -258,6 +262,13 @@ class ImportRepository:
                 found += [(int(r[0]), r[1], str(r[2]), str(r[3])) for r in rows]
         found.sort()
         return total, found
+
+    async def updated_usernames(self) -> list[str]:
+        """The usernames, as they are before the merge, of the existing accounts the staged
+        records update: the merge may change an account's username and its public profile
+        fields, so their cached public profiles go once the import has committed."""
+        rows = await self.conn.execute(text(_UPDATED_USERNAMES))
+        return [r[0] for r in rows]
 
     async def merge(self, now: datetime, actor_id: uuid.UUID | None) -> tuple[int, int]:
         """Apply the staged records; answers (created, updated)."""

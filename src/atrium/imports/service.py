@@ -34,7 +34,10 @@ BATCH_SIZE = 10_000
 @dataclass
 class ImportOutcome:
     """What an import did (or, failed or dry run, would have done): ``errors`` lists the
-    first :data:`MAX_ERRORS` as ``{"record", "line", "field", "message"}``."""
+    first :data:`MAX_ERRORS` as ``{"record", "line", "field", "message"}``;
+    ``updated_usernames`` (committed imports only) the usernames, before the import, of the
+    accounts it updated, whose cached public profiles the caller drops
+    (:func:`atrium.profiles.cache.forget_cached_profiles`)."""
 
     records: int = 0
     created: int = 0
@@ -43,6 +46,7 @@ class ImportOutcome:
     errors: list[dict[str, Any]] = field(default_factory=list)
     dry_run: bool = False
     seconds: float = 0.0
+    updated_usernames: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -103,8 +107,11 @@ async def import_users(
                 outcome.add_error(rec, line, name, message)
             outcome.error_count += total - len(conflicts)
             outcome.errors.sort(key=lambda e: e["record"])
+            updated_usernames: list[str] = []
             if outcome.ok:
                 try:
+                    if not dry_run:
+                        updated_usernames = await repo.updated_usernames()
                     outcome.created, outcome.updated = await repo.merge(now, actor_id)
                 except IntegrityError:
                     outcome.add_error(
@@ -120,6 +127,7 @@ async def import_users(
                 # An import is a job with its own connection, not a request's unit of work:
                 # its one transaction commits here, all rows or none.
                 await conn.commit()  # nosemgrep: commit-outside-unit-of-work
+                outcome.updated_usernames = updated_usernames
             else:
                 await repo.drop()
                 await conn.rollback()

@@ -11,6 +11,7 @@ reader between the two could otherwise cache the old rows again.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 
 import structlog
 from pydantic import BaseModel
@@ -18,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from atrium.context import AppContext
 from atrium.core import metrics
-from atrium.core.cache import CacheError
+from atrium.core.cache import Cache, CacheError
 from atrium.core.db import after_commit
 
 log = structlog.get_logger(__name__)
@@ -68,12 +69,23 @@ async def store_record(ctx: AppContext, record: ProfileRecord) -> None:
         log.warning("profile_cache_unavailable", error=str(exc))
 
 
-async def _delete(ctx: AppContext, usernames: tuple[str, ...]) -> None:
+async def forget_cached_profiles(
+    cache: Cache, usernames: Sequence[str], *, batch: int = 1000
+) -> None:
+    """Drop the cached records of ``usernames`` now, ``batch`` keys per call.
+
+    For changes committed outside a request's unit of work (an import commits on its own
+    connection): call it after the commit. A cache error is logged, not raised: the
+    entries then lapse within ``profiles.cache_ttl_seconds``."""
     try:
-        await ctx.cache.delete(*(_key(u) for u in usernames))
+        for start in range(0, len(usernames), batch):
+            await cache.delete(*(_key(u) for u in usernames[start : start + batch]))
     except CacheError as exc:
-        # The entry lapses within profiles.cache_ttl_seconds.
         log.error("profile_cache_not_invalidated", error=str(exc))
+
+
+async def _delete(ctx: AppContext, usernames: tuple[str, ...]) -> None:
+    await forget_cached_profiles(ctx.cache, usernames)
 
 
 async def forget_profiles(db: AsyncSession, ctx: AppContext, *usernames: str | None) -> None:
