@@ -610,6 +610,13 @@ def import_users(
         f"{verb} {outcome.records} records: {outcome.created} created, "
         f"{outcome.updated} updated in {outcome.seconds:.1f} s"
     )
+    if outcome.committed and outcome.updated and not settings.redis.url:
+        typer.echo(
+            "note: a running server keeps its in-process cache: it may show the changed "
+            f"profiles as they were for up to {settings.profiles.cache_ttl_seconds:g} s and "
+            f"apply granted roles after {settings.rbac.permission_cache_ttl_seconds:g} s",
+            err=True,
+        )
 
 
 @app.command("purge-deleted")

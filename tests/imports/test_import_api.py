@@ -327,3 +327,15 @@ async def test_a_rerun_is_seen_at_once_by_cached_public_profiles(
     assert (await client.get("/api/v1/profiles/ada_l")).status_code == 404
     renamed = await client.get("/api/v1/profiles/ada_lovelace")
     assert (renamed.status_code, renamed.json()["display_name"]) == (200, "Countess Lovelace")
+
+
+async def test_a_role_granted_to_an_existing_account_applies_on_its_next_request(
+    client: httpx.AsyncClient, ctx: AppContext, root: dict[str, str]
+) -> None:
+    _, ada = await signed_in_as(client, ctx, "ada@example.org")
+    before = await client.get("/api/v1/admin/users", headers=ada)  # grants now cached
+    status = await run_import(client, root, "email,roles\nada@example.org,admin\n")
+
+    assert before.status_code == 403
+    assert (status["status"], status["updated"]) == ("succeeded", 1)
+    assert (await client.get("/api/v1/admin/users", headers=ada)).status_code == 200

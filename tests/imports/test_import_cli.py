@@ -51,6 +51,8 @@ def test_import_users_imports_a_csv_file_and_reruns_as_updates(
     assert (first.exit_code, again.exit_code) == (0, 0)
     assert "imported 2 records: 2 created, 0 updated" in first.output
     assert "imported 2 records: 0 created, 2 updated" in again.output
+    assert "note: a running server keeps its in-process cache" in again.output
+    assert "note:" not in first.output  # nothing was updated
     assert _emails(data_dir) == ["a@example.org", "b@example.org"]
 
 
@@ -68,7 +70,7 @@ def test_import_users_lists_errors_by_line_and_exits_1(data_dir: Path, tmp_path:
 
 
 @pytest.mark.skipif(not REDIS_URL, reason="needs ATRIUM_TEST_REDIS_URL")
-def test_a_rerun_drops_the_cached_profiles_of_the_accounts_it_updated_from_redis(
+def test_a_rerun_drops_stale_profiles_and_publishes_a_new_rbac_version_in_redis(
     data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import redis
@@ -82,17 +84,22 @@ def test_a_rerun_drops_the_cached_profiles_of_the_accounts_it_updated_from_redis
     assert runner.invoke(app, ["import", "users", str(source)]).exit_code == 0
     client = redis.Redis.from_url(str(REDIS_URL))
     try:
-        # What a server sharing this Redis cached of two public profiles meanwhile.
+        # What a server sharing this Redis cached meanwhile: two public profiles and the
+        # RBAC version its permission entries are keyed by.
         client.set(f"{prefix}profile:v1:ada_l", b"{}")
         client.set(f"{prefix}profile:v1:grace", b"{}")
+        client.set(f"{prefix}rbac:version", b"before")
         source.write_text("email,username,display_name\nada@example.org,ada_lovelace,Ada L\n")
 
         again = runner.invoke(app, ["import", "users", str(source)])
 
         assert again.exit_code == 0, again.output
         assert "0 created, 1 updated" in again.output
+        assert "note:" not in again.output  # Redis is shared with the servers
         assert client.exists(f"{prefix}profile:v1:ada_l") == 0
         assert client.exists(f"{prefix}profile:v1:grace") == 1  # not in the import
+        assert client.get(f"{prefix}rbac:version") not in (None, b"before")
     finally:
-        client.delete(*client.keys(f"{prefix}*"))
+        if keys := client.keys(f"{prefix}*"):
+            client.delete(*keys)
         client.close()

@@ -183,7 +183,7 @@ async def test_account_deletion_is_visible_on_the_next_read(
 
 
 async def test_forgetting_many_profiles_goes_in_batches_and_drops_only_those(
-    ctx: AppContext,
+    ctx: AppContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from atrium.profiles.cache import forget_cached_profiles
 
@@ -196,7 +196,7 @@ async def test_forgetting_many_profiles_goes_in_batches_and_drops_only_those(
         deletes.append(len(keys))
         await delete(*keys)
 
-    ctx.cache.delete = counted  # type: ignore[method-assign]
+    monkeypatch.setattr(ctx.cache, "delete", counted)
     await forget_cached_profiles(ctx.cache, names, batch=2)
 
     keys = [f"profile:v1:{n}" for n in [*names, "kept"]]

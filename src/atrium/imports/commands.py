@@ -12,6 +12,7 @@ from atrium.core.db import create_engine
 from atrium.imports.formats import ImportFormat
 from atrium.imports.service import ImportOutcome, import_users
 from atrium.profiles.cache import forget_cached_profiles
+from atrium.rbac.resolver import publish_version
 
 
 async def import_file(
@@ -24,11 +25,12 @@ async def import_file(
 ) -> ImportOutcome:
     """Import ``path`` (UTF-8 text in ``fmt``) into the configured database.
 
-    With Redis configured, the cached public profiles of the accounts the import updated
-    are dropped from it after the commit. The in-process cache of the embedded default
-    lives in the server's process, out of this command's reach: there a profile the
-    import renamed or changed may be served as it was for up to
-    ``profiles.cache_ttl_seconds`` (docs/import.md).
+    With Redis configured, once the import has committed, the cached public profiles it
+    changed are dropped from Redis and a new RBAC version is published there (roles granted
+    to existing accounts apply on the next request). The in-process cache of the embedded
+    default lives in the server's process, out of this command's reach: there a running
+    server may show a changed profile as it was for up to ``profiles.cache_ttl_seconds``
+    and apply granted roles after ``rbac.permission_cache_ttl_seconds`` (docs/import.md).
 
     Raises:
         OSError: the file cannot be read.
@@ -41,10 +43,11 @@ async def import_file(
             )
     finally:
         await engine.dispose()
-    if settings.redis.url and outcome.updated_usernames:
+    if settings.redis.url and outcome.committed:
         cache = create_cache(settings)
         try:
             await forget_cached_profiles(cache, outcome.updated_usernames)
+            await publish_version(cache)
         finally:
             await cache.close()
     return outcome

@@ -114,9 +114,12 @@ async def run_job(ctx: AppContext, import_id: uuid.UUID) -> None:
         with contextlib.suppress(OSError):
             path.unlink()
     # The import committed on a connection of its own, outside a unit of work: the cached
-    # public profiles of the accounts it updated go now (a renamed account's old username
-    # stops resolving at once, not after profiles.cache_ttl_seconds).
-    await forget_cached_profiles(ctx.cache, outcome.updated_usernames)
+    # public profiles it changed go now (a renamed account's old username stops resolving
+    # at once, not after profiles.cache_ttl_seconds), and roles it granted to existing
+    # accounts apply on every node's next request.
+    if outcome.committed:
+        await forget_cached_profiles(ctx.cache, outcome.updated_usernames)
+        await ctx.rbac.publish_change()
     async with unit_of_work(ctx.sessionmaker) as db:
         job = await get_job(db, import_id)
         job.status = (ImportStatus.succeeded if outcome.ok else ImportStatus.failed).value

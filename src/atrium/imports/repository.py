@@ -126,9 +126,12 @@ UPDATE user_account SET
 FROM import_stage s
 WHERE user_account.email_normalized = s.email_key
 """
+# A cached public profile holds the username and the profile fields: of what the merge
+# changes, only a new username or a record's profile fields make it stale.
 _UPDATED_USERNAMES = """
 SELECT u.username FROM user_account u JOIN import_stage s ON u.email_normalized = s.email_key
 WHERE u.username IS NOT NULL
+  AND (s.has_profile OR (s.username IS NOT NULL AND s.username <> u.username))
 """
 # An account without a password hash gets '!', which no hasher recognises: it signs in
 # after a password reset (or another method), never with a password.
@@ -264,9 +267,9 @@ class ImportRepository:
         return total, found
 
     async def updated_usernames(self) -> list[str]:
-        """The usernames, as they are before the merge, of the existing accounts the staged
-        records update: the merge may change an account's username and its public profile
-        fields, so their cached public profiles go once the import has committed."""
+        """The usernames, as they are before the merge, of the existing accounts whose
+        public profile the staged records change (a new username or profile fields):
+        their cached public profiles go once the import has committed."""
         rows = await self.conn.execute(text(_UPDATED_USERNAMES))
         return [r[0] for r in rows]
 

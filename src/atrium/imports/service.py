@@ -36,8 +36,9 @@ class ImportOutcome:
     """What an import did (or, failed or dry run, would have done): ``errors`` lists the
     first :data:`MAX_ERRORS` as ``{"record", "line", "field", "message"}``;
     ``updated_usernames`` (committed imports only) the usernames, before the import, of the
-    accounts it updated, whose cached public profiles the caller drops
-    (:func:`atrium.profiles.cache.forget_cached_profiles`)."""
+    existing accounts whose public profile it changed: the caller drops their cached
+    profiles (:func:`atrium.profiles.cache.forget_cached_profiles`) and publishes a new
+    RBAC version (listed roles may have been granted to existing accounts)."""
 
     records: int = 0
     created: int = 0
@@ -51,6 +52,11 @@ class ImportOutcome:
     @property
     def ok(self) -> bool:
         return self.error_count == 0
+
+    @property
+    def committed(self) -> bool:
+        """True when the import changed the database (ok, and not a dry run)."""
+        return self.ok and not self.dry_run
 
     def add_error(self, rec: int, line: int | None, name: str | None, message: str) -> None:
         self.error_count += 1

@@ -5,7 +5,9 @@ computed from, privacy settings included), so one entry serves every kind of cal
 the privacy rules are applied on each read. Any change that affects a public view
 (profile fields, privacy, avatar, username, verified badge, suspension, deletion) calls
 :func:`forget_profiles`, which deletes the entries at once and again after the commit: a
-reader between the two could otherwise cache the old rows again.
+reader between the two could otherwise cache the old rows again. A change committed
+outside a request's unit of work (an import, on its own connection) calls
+:func:`forget_cached_profiles` once it has committed.
 """
 
 from __future__ import annotations
@@ -77,15 +79,12 @@ async def forget_cached_profiles(
     For changes committed outside a request's unit of work (an import commits on its own
     connection): call it after the commit. A cache error is logged, not raised: the
     entries then lapse within ``profiles.cache_ttl_seconds``."""
-    try:
-        for start in range(0, len(usernames), batch):
+    for start in range(0, len(usernames), batch):
+        try:
             await cache.delete(*(_key(u) for u in usernames[start : start + batch]))
-    except CacheError as exc:
-        log.error("profile_cache_not_invalidated", error=str(exc))
-
-
-async def _delete(ctx: AppContext, usernames: tuple[str, ...]) -> None:
-    await forget_cached_profiles(ctx.cache, usernames)
+        except CacheError as exc:
+            log.error("profile_cache_not_invalidated", error=str(exc), left=len(usernames) - start)
+            return
 
 
 async def forget_profiles(db: AsyncSession, ctx: AppContext, *usernames: str | None) -> None:
@@ -93,9 +92,9 @@ async def forget_profiles(db: AsyncSession, ctx: AppContext, *usernames: str | N
     names = tuple(sorted({u for u in usernames if u}))
     if not names:
         return
-    await _delete(ctx, names)
+    await forget_cached_profiles(ctx.cache, names)
 
     async def again() -> None:
-        await _delete(ctx, names)
+        await forget_cached_profiles(ctx.cache, names)
 
     after_commit(db, again)

@@ -58,6 +58,18 @@ class Grants:
     mfa_required_roles: tuple[str, ...] = ()
 
 
+async def publish_version(cache: Cache) -> None:
+    """Write a new RBAC version to ``cache``, after a role change has committed: every node
+    sharing it reloads permissions on its next request. For a change committed outside a
+    request's unit of work (an import) and by a process without a resolver of its own (a
+    command, with Redis). A cache error is logged, not raised: the node-local entries then
+    lapse within ``rbac.permission_cache_ttl_seconds``."""
+    try:
+        await cache.set(VERSION_KEY, uuid.uuid4().hex.encode(), _VERSION_TTL)
+    except CacheError as exc:
+        log.warning("rbac_version_not_replaced", error=str(exc))
+
+
 class PermissionResolver:
     def __init__(
         self, cache: Cache, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings
@@ -111,10 +123,7 @@ class PermissionResolver:
     async def publish_change(self) -> None:
         """Announce a role change to every node with a new version (after the change has
         committed; a failure leaves the pending version to expire)."""
-        try:
-            await self._cache.set(VERSION_KEY, uuid.uuid4().hex.encode(), _VERSION_TTL)
-        except CacheError as exc:
-            log.warning("rbac_version_not_replaced", error=str(exc))
+        await publish_version(self._cache)
         self._grants.clear()
         self._graphs.clear()
 
