@@ -339,3 +339,28 @@ async def test_a_role_granted_to_an_existing_account_applies_on_its_next_request
     assert before.status_code == 403
     assert (status["status"], status["updated"]) == ("succeeded", 1)
     assert (await client.get("/api/v1/admin/users", headers=ada)).status_code == 200
+
+
+async def test_only_accounts_whose_public_profile_changes_are_refreshed(ctx: AppContext) -> None:
+    from io import StringIO
+
+    from atrium.imports.formats import ImportFormat
+    from atrium.imports.service import import_users
+
+    async def run(content: str, **options: Any) -> list[str]:
+        outcome = await import_users(
+            ctx.engine, StringIO(content), ImportFormat.csv, now=ctx.clock.now(), **options
+        )
+        assert outcome.ok, outcome.errors
+        return outcome.updated_usernames
+
+    header = "email,username,full_name,display_name\n"
+    created = await run(header + "ada@example.org,ada_l,Ada,\nbob@example.org,bob_b,Bob,\n")
+    same = await run(header + "ada@example.org,ada_l,Ada Lovelace,\nbob@example.org,,Bob B,\n")
+    dry = await run(header + "ada@example.org,ada_new,,\n", dry_run=True)
+    changed = await run(header + "ada@example.org,ada_new,,\nbob@example.org,,,Bobby\n")
+
+    assert created == []  # new accounts have nothing cached
+    assert same == []  # full names are not in the public view; same username
+    assert dry == []  # a dry run changes nothing
+    assert sorted(changed) == ["ada_l", "bob_b"]  # the names as they were

@@ -10,9 +10,7 @@ from atrium.core.cache import create_cache
 from atrium.core.clock import SystemClock
 from atrium.core.db import create_engine
 from atrium.imports.formats import ImportFormat
-from atrium.imports.service import ImportOutcome, import_users
-from atrium.profiles.cache import forget_cached_profiles
-from atrium.rbac.resolver import publish_version
+from atrium.imports.service import ImportOutcome, import_users, refresh_caches
 
 
 async def import_file(
@@ -46,8 +44,7 @@ async def import_file(
     if settings.redis.url and outcome.committed:
         cache = create_cache(settings)
         try:
-            await forget_cached_profiles(cache, outcome.updated_usernames)
-            await publish_version(cache)
+            await refresh_caches(cache, outcome)
         finally:
             await cache.close()
     return outcome

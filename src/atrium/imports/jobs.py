@@ -22,9 +22,8 @@ from atrium.context import AppContext
 from atrium.core.db import create_engine, unit_of_work
 from atrium.imports.exceptions import EmptyImport, ImportNotFound
 from atrium.imports.formats import ImportFormat
-from atrium.imports.service import ImportOutcome, import_users
+from atrium.imports.service import ImportOutcome, import_users, refresh_caches
 from atrium.models import ImportStatus, UserImport
-from atrium.profiles.cache import forget_cached_profiles
 
 log = structlog.get_logger(__name__)
 _CHUNK = 1 << 20
@@ -113,13 +112,7 @@ async def run_job(ctx: AppContext, import_id: uuid.UUID) -> None:
         await engine.dispose()
         with contextlib.suppress(OSError):
             path.unlink()
-    # The import committed on a connection of its own, outside a unit of work: the cached
-    # public profiles it changed go now (a renamed account's old username stops resolving
-    # at once, not after profiles.cache_ttl_seconds), and roles it granted to existing
-    # accounts apply on every node's next request.
-    if outcome.committed:
-        await forget_cached_profiles(ctx.cache, outcome.updated_usernames)
-        await ctx.rbac.publish_change()
+    await refresh_caches(ctx.cache, outcome)
     async with unit_of_work(ctx.sessionmaker) as db:
         job = await get_job(db, import_id)
         job.status = (ImportStatus.succeeded if outcome.ok else ImportStatus.failed).value

@@ -23,9 +23,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from atrium.audit.service import record
+from atrium.core.cache import Cache
 from atrium.imports.formats import ImportFormat, read
 from atrium.imports.repository import ImportRepository
 from atrium.imports.validate import StageRow, validate
+from atrium.profiles.cache import forget_cached_profiles
+from atrium.rbac.resolver import publish_version
 
 MAX_ERRORS = 1000
 BATCH_SIZE = 10_000
@@ -36,9 +39,7 @@ class ImportOutcome:
     """What an import did (or, failed or dry run, would have done): ``errors`` lists the
     first :data:`MAX_ERRORS` as ``{"record", "line", "field", "message"}``;
     ``updated_usernames`` (committed imports only) the usernames, before the import, of the
-    existing accounts whose public profile it changed: the caller drops their cached
-    profiles (:func:`atrium.profiles.cache.forget_cached_profiles`) and publishes a new
-    RBAC version (listed roles may have been granted to existing accounts)."""
+    existing accounts whose public profile it changed, for :func:`refresh_caches`."""
 
     records: int = 0
     created: int = 0
@@ -142,6 +143,17 @@ async def import_users(
             raise
     outcome.seconds = time.perf_counter() - started
     return outcome
+
+
+async def refresh_caches(cache: Cache, outcome: ImportOutcome) -> None:
+    """After a committed import (nothing otherwise): drop the cached public profiles it
+    changed and publish a new RBAC version in ``cache``, so that renamed usernames stop
+    resolving and roles granted to existing accounts apply on every node sharing it at
+    once. An import commits on a connection of its own, outside the unit of work whose
+    hooks (``forget_profiles``, ``publish_change_on_commit``) do this for a request."""
+    if outcome.committed:
+        await forget_cached_profiles(cache, outcome.updated_usernames)
+        await publish_version(cache)
 
 
 async def _audit(
