@@ -114,8 +114,13 @@ class RedisBus(LocalFanout):
         super().__init__()
         from redis import asyncio as aioredis
 
-        self._redis: Any = aioredis.from_url(url, socket_timeout=socket_timeout)
-        self._listener_redis: Any = aioredis.from_url(url)  # blocking reads: no time-out
+        from atrium.core.cache import redis_driver_info
+
+        self._redis: Any = aioredis.from_url(
+            url, socket_timeout=socket_timeout, driver_info=redis_driver_info()
+        )
+        # Blocking reads: no time-out.
+        self._listener_redis: Any = aioredis.from_url(url, driver_info=redis_driver_info())
         self._channel_prefix = f"{prefix}bus:"
         self._task: asyncio.Task[None] | None = None
 

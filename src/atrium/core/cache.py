@@ -10,15 +10,29 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Protocol, TypeVar
 
+import redis
 import redis.asyncio as aioredis
 import structlog
 from aiodataloader import DataLoader
 from cachetools import TLRUCache
+from redis.driver_info import DriverInfo
 
 from atrium.config import Settings
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
+
+
+def redis_driver_info() -> DriverInfo:
+    """What each of Atrium's Redis connections reports with ``CLIENT SETINFO``: redis-py and
+    its version (``lib-name``, ``lib-ver`` of ``CLIENT INFO``), as redis-py reports them by
+    default.
+
+    Given to every pool Atrium opens (the cache, the rate limiter, the bus): without it
+    redis-py looks its own version up in the installed packages' metadata
+    (``importlib.metadata``, a search of ``sys.path``) for every new connection.
+    """
+    return DriverInfo(name="redis-py", lib_version=redis.__version__)
 
 
 class CacheError(Exception):
@@ -176,7 +190,10 @@ class RedisCache:
         breaker: RedisBreaker | None = None,
     ) -> None:
         self._redis = aioredis.Redis.from_url(
-            url, socket_timeout=socket_timeout, socket_connect_timeout=socket_timeout
+            url,
+            socket_timeout=socket_timeout,
+            socket_connect_timeout=socket_timeout,
+            driver_info=redis_driver_info(),
         )
         self._prefix = prefix
         self.breaker = breaker or RedisBreaker(0)

@@ -27,7 +27,7 @@ from limits.aio.strategies import MovingWindowRateLimiter
 
 from atrium.config import Settings
 from atrium.core import metrics
-from atrium.core.cache import RedisBreaker
+from atrium.core.cache import RedisBreaker, redis_driver_info
 from atrium.errors import AppError, ServiceUnavailable
 
 log = structlog.get_logger(__name__)
@@ -83,6 +83,7 @@ class RateLimiter:
                 settings.redis.url,
                 socket_timeout=settings.redis.socket_timeout_seconds,
                 socket_connect_timeout=settings.redis.socket_timeout_seconds,
+                driver_info=redis_driver_info(),
             )
             self.storage = RedisStorage(
                 "async+" + settings.redis.url,
