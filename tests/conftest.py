@@ -20,13 +20,13 @@ import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import event, make_url, text
+from sqlalchemy import create_engine, event, make_url, select, text
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from atrium import migrate
@@ -45,9 +45,7 @@ from atrium.config import (
 from atrium.context import AppContext
 from atrium.core.clock import FrozenClock
 from atrium.main import create_app
-from atrium.models import Base, Role, RoleParent, RolePermission
-from atrium.models.role import MFA_REQUIRED_BUILTINS
-from atrium.rbac.permissions import BUILTIN_ROLE_IDS, BUILTIN_ROLES
+from atrium.models import Base
 from tests import compile_cache, route_cache
 
 # Each test builds its own app; FastAPI's build of each included route is shared by them
@@ -130,9 +128,11 @@ def _run_on_server(sql: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def pg_database() -> Iterator[str]:
+def pg_database(sqlite_template: Path) -> Iterator[str]:
     """A fresh, migrated PostgreSQL database for this run and worker; dropped afterwards."""
     assert PG_URL is not None
+    if not _RESET_SCRIPT:
+        _RESET_SCRIPT.append(_reset_script(sqlite_template))
     name = f"atrium_test_{_worker()}_{uuid.uuid4().hex[:10]}"
     _run_on_server(f'CREATE DATABASE "{name}"')
     # A test database is thrown away: commits need not wait for the WAL to reach the disk.
@@ -251,16 +251,42 @@ async def reset_database(engine: Any) -> None:
     """Empty every table of the shared PostgreSQL test database and put back what the
     migrations seed (the built-in roles), so the next test starts from a fresh install.
 
-    ``DELETE`` from the child tables first, in one script and one transaction: on tables
-    holding a test's few rows it is far cheaper than ``TRUNCATE``, which gives every table
-    new files (measured at ~170 ms a test)."""
-    script = "".join(f'DELETE FROM "{t.name}";' for t in reversed(Base.metadata.sorted_tables))
+    One script (``_reset_script``), one round trip, one transaction: ``DELETE`` from the
+    child tables first, then the rows a fresh migration leaves. On tables
+    holding a test's few rows ``DELETE`` is far cheaper than ``TRUNCATE``, which gives every
+    table new files (measured at ~170 ms a test)."""
     async with engine.connect() as conn:
         raw = await conn.get_raw_connection()
         driver = raw.driver_connection
         async with driver.transaction():
-            await driver.execute(script)
-            await restore_builtin_roles(driver)
+            await driver.execute(_RESET_SCRIPT[0])
+
+
+def _reset_script(template: Path) -> str:
+    """The ``DELETE`` of every table, children first, then the ``INSERT`` of every row a
+    fresh migration leaves (the built-in roles, their permissions and parents), read from
+    this worker's migrated SQLite template and rendered for PostgreSQL: one SQL script."""
+    engine = create_engine(f"sqlite:///{template}")
+    tables = Base.metadata.sorted_tables
+    script = "".join(f'DELETE FROM "{t.name}";' for t in reversed(tables))
+    try:
+        with engine.connect() as conn:
+            for table in tables:
+                rows = [dict(row) for row in conn.execute(select(table)).mappings()]
+                if rows:
+                    insert = table.insert().values(rows)
+                    compiled = insert.compile(
+                        dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}
+                    )
+                    script += f"{compiled};"
+    finally:
+        engine.dispose()
+    return script
+
+
+# Built by ``pg_database``, once per test process: sorting the tables and rendering the
+# rows for each test cost more than running the script.
+_RESET_SCRIPT: list[str] = []
 
 
 @pytest.fixture
@@ -298,26 +324,6 @@ async def openapi_spec(client: httpx.AsyncClient, settings: Settings) -> dict[st
         assert response.status_code == 200
         _OPENAPI_DOCUMENTS[key] = response.json()
     return copy.deepcopy(_OPENAPI_DOCUMENTS[key])
-
-
-async def restore_builtin_roles(driver: Any) -> None:
-    """Put back the built-in roles that migration 0003 creates, on an asyncpg connection
-    (three ``executemany``)."""
-    now = datetime.now(UTC)
-    ids = BUILTIN_ROLE_IDS
-    await driver.executemany(
-        f"INSERT INTO {Role.__tablename__} (id, name, description, is_builtin, mfa_required,"
-        " created_at, updated_at) VALUES ($1, $2, NULL, TRUE, $3, $4, $4)",
-        [(ids[name], name, name in MFA_REQUIRED_BUILTINS, now) for name in BUILTIN_ROLES],
-    )
-    await driver.executemany(
-        f"INSERT INTO {RolePermission.__tablename__} (role_id, permission) VALUES ($1, $2)",
-        [(ids[name], p) for name, (perms, _) in BUILTIN_ROLES.items() for p in perms],
-    )
-    await driver.executemany(
-        f"INSERT INTO {RoleParent.__tablename__} (role_id, parent_id) VALUES ($1, $2)",
-        [(ids[name], ids[p]) for name, (_, parents) in BUILTIN_ROLES.items() for p in parents],
-    )
 
 
 class QueryCounter:
