@@ -4,6 +4,7 @@ and the refusal of malformed bodies (always 422, never 500, never echoing the pa
 from __future__ import annotations
 
 import unicodedata
+import uuid
 from typing import Any
 
 import httpx
@@ -11,7 +12,8 @@ import pytest
 from sqlalchemy import func, select
 
 from atrium.context import AppContext
-from atrium.models import User
+from atrium.models import User, UserRole
+from atrium.models.role import BUILTIN_ROLE_IDS, USER
 from atrium.users.password_policy import common_passwords
 from tests.factories import PASSWORD, register
 
@@ -385,3 +387,37 @@ async def test_register_invalid_json_never_echoes_the_password(client: httpx.Asy
     assert response.status_code == 422
     assert response.json()["code"] == "validation_error"
     assert SECRET not in response.text
+
+
+async def test_register_writes_its_rows_without_reading_first(
+    client: httpx.AsyncClient, ctx: AppContext, queries: Any
+) -> None:
+    """The account, its `user` grant, the audit event, the event, the verification token
+    and its email: six INSERTs and no read (a new account holds no role to look up)."""
+    queries.statements.clear()
+    body = await register(client, "ada@example.com")
+
+    tables = [" ".join(q.split()[:3]) for q in queries.statements]
+    assert tables == [
+        "INSERT INTO user_account",
+        "INSERT INTO user_role",
+        "INSERT INTO audit_event",
+        "INSERT INTO event",
+        "INSERT INTO email_token",
+        "INSERT INTO outbox_message",
+    ], queries.statements
+    async with ctx.sessionmaker() as db:
+        user = await db.get(User, uuid.UUID(body["id"]))
+        grant = (await db.execute(select(UserRole).where(UserRole.user_id == user.id))).scalar_one()
+    assert user is not None
+    # The grant carries the account's sort keys, as every other grant does.
+    assert (grant.role_id, grant.granted_at, grant.granted_by) == (
+        BUILTIN_ROLE_IDS[USER],
+        user.created_at,
+        None,
+    )
+    assert (grant.user_created_at, grant.user_email_normalized, grant.user_last_login_at) == (
+        user.created_at,
+        user.email_normalized,
+        None,
+    )

@@ -117,6 +117,34 @@ async def test_a_password_login_of_an_account_with_a_passkey_asks_for_it(
     assert response.json()["factors"] == [{"id": passkey_id, "type": "webauthn"}]
 
 
+async def test_a_login_offers_totp_first_then_the_passkeys_oldest_first_from_one_query(
+    client: httpx.AsyncClient, ctx: AppContext, clock: FrozenClock, queries: Any
+) -> None:
+    first = SoftAuthenticator()
+    _, tokens, first_id = await passkey_account(client, ctx, first)
+    stepped = (await step_up_with_passkey(client, tokens, first)).json()
+    clock.advance(seconds=60)
+    second = await add_passkey(client, stepped, SoftAuthenticator())
+    assert second.status_code == 201, second.text
+    clock.advance(seconds=60)
+    # Enrolled last, offered first.
+    totp_id, _, _ = await enrol_totp(client, clock, stepped)
+
+    queries.statements.clear()
+    response = await password_step(client, "ada@example.com")
+
+    assert response.status_code == 401
+    assert response.json()["factors"] == [
+        {"id": totp_id, "type": "totp"},
+        {"id": first_id, "type": "webauthn"},
+        {"id": second.json()["id"], "type": "webauthn"},
+    ]
+    lookups = [q for q in queries.statements if "FROM mfa_factor" in q or "FROM passkey" in q]
+    assert len(lookups) == 1, lookups
+    assert "FROM passkey" in lookups[0]
+    assert "FROM mfa_factor" in lookups[0]
+
+
 async def test_the_passkey_as_second_factor_gives_aal2_with_pwd_hwk_user(
     client: httpx.AsyncClient, ctx: AppContext
 ) -> None:

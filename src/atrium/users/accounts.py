@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from atrium.models import User, UserStatus
 from atrium.models.role import USER
 from atrium.users.email import NormalizedEmail
-from atrium.users.grants import grant_builtin_role
+from atrium.users.grants import grant_to_new_account
 from atrium.users.repository import UserRepository
 
 
@@ -44,5 +44,5 @@ async def create_account(
         locale=locale,
     )
     await UserRepository(db).add(user)
-    await grant_builtin_role(db, user.id, USER, now)
+    await grant_to_new_account(db, user, USER)
     return user

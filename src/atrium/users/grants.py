@@ -72,6 +72,27 @@ async def grant_role(
     return set(new)
 
 
+async def grant_to_new_account(db: AsyncSession, user: User, name: str) -> None:
+    """Give the built-in role ``name`` to ``user``, an account this transaction has just
+    inserted (one INSERT; ``granted_at`` is the account's ``created_at``).
+
+    No other transaction can see the account yet, so it holds no role and nothing can
+    change its sort keys meanwhile: :func:`grant_role`'s check for an existing grant and
+    its locking read of the account are not needed, and the copies of ``created_at``,
+    ``email_normalized`` and ``last_login_at`` are the values in hand."""
+    await db.execute(
+        insert(UserRole).values(
+            user_id=user.id,
+            role_id=BUILTIN_ROLE_IDS[name],
+            granted_at=user.created_at,
+            granted_by=None,
+            user_created_at=user.created_at,
+            user_email_normalized=user.email_normalized,
+            user_last_login_at=user.last_login_at,
+        )
+    )
+
+
 async def grant_builtin_role(
     db: AsyncSession, user_id: uuid.UUID, name: str, now: datetime
 ) -> None:
