@@ -25,8 +25,8 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, event, make_url, select, text
-from sqlalchemy.dialects import postgresql
+from sqlalchemy import event, make_url, select, text
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from atrium import migrate
@@ -131,8 +131,6 @@ def _run_on_server(sql: str) -> None:
 def pg_database(sqlite_template: Path) -> Iterator[str]:
     """A fresh, migrated PostgreSQL database for this run and worker; dropped afterwards."""
     assert PG_URL is not None
-    if not _RESET_SCRIPT:
-        _RESET_SCRIPT.append(_reset_script(sqlite_template))
     name = f"atrium_test_{_worker()}_{uuid.uuid4().hex[:10]}"
     _run_on_server(f'CREATE DATABASE "{name}"')
     # A test database is thrown away: commits need not wait for the WAL to reach the disk.
@@ -144,6 +142,12 @@ def pg_database(sqlite_template: Path) -> Iterator[str]:
 
         seed_previous_release(url, None if UPGRADE_FROM == "previous" else UPGRADE_FROM)
     migrate.upgrade(url)
+    # What the migrations seed, for the reset after each test: read from this database
+    # while it is fresh, or, upgraded with the previous release's data, from the worker's
+    # freshly migrated SQLite template.
+    source = f"sqlite+aiosqlite:///{sqlite_template}" if UPGRADE_FROM else url
+    FRESH_MIGRATION["rows"] = asyncio.run(seeded_rows(source))
+    FRESH_MIGRATION["script"] = _reset_script(FRESH_MIGRATION["rows"])
     if UPGRADE_FROM:
         # Upgraded with data; each test still starts from empty tables.
         asyncio.run(_reset(url))
@@ -252,41 +256,53 @@ async def reset_database(engine: Any) -> None:
     migrations seed (the built-in roles), so the next test starts from a fresh install.
 
     One script (``_reset_script``), one round trip, one transaction: ``DELETE`` from the
-    child tables first, then the rows a fresh migration leaves. On tables
+    child tables first, then the rows a fresh migration of this database left. On tables
     holding a test's few rows ``DELETE`` is far cheaper than ``TRUNCATE``, which gives every
     table new files (measured at ~170 ms a test)."""
     async with engine.connect() as conn:
         raw = await conn.get_raw_connection()
         driver = raw.driver_connection
         async with driver.transaction():
-            await driver.execute(_RESET_SCRIPT[0])
+            await driver.execute(FRESH_MIGRATION["script"])
 
 
-def _reset_script(template: Path) -> str:
-    """The ``DELETE`` of every table, children first, then the ``INSERT`` of every row a
-    fresh migration leaves (the built-in roles, their permissions and parents), read from
-    this worker's migrated SQLite template and rendered for PostgreSQL: one SQL script."""
-    engine = create_engine(f"sqlite:///{template}")
+async def seeded_rows(url: str) -> dict[str, list[dict[str, Any]]]:
+    """The rows of every table of the database at ``url`` that has any, by table name,
+    parents first (read through the models, so that both backends give the same Python
+    values)."""
+    engine = create_async_engine(url)
+    rows: dict[str, list[dict[str, Any]]] = {}
+    try:
+        async with engine.connect() as conn:
+            for table in Base.metadata.sorted_tables:
+                found = [dict(row) for row in (await conn.execute(select(table))).mappings()]
+                if found:
+                    rows[table.name] = found
+    finally:
+        await engine.dispose()
+    return rows
+
+
+def _reset_script(seeded: dict[str, list[dict[str, Any]]]) -> str:
+    """The ``DELETE`` of every table, children first, then the ``INSERT`` of ``seeded``
+    (what a fresh migration leaves: the built-in roles, their permissions and parents),
+    rendered for asyncpg, which runs the script as it is: one SQL script."""
     tables = Base.metadata.sorted_tables
     script = "".join(f'DELETE FROM "{t.name}";' for t in reversed(tables))
-    try:
-        with engine.connect() as conn:
-            for table in tables:
-                rows = [dict(row) for row in conn.execute(select(table)).mappings()]
-                if rows:
-                    insert = table.insert().values(rows)
-                    compiled = insert.compile(
-                        dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}
-                    )
-                    script += f"{compiled};"
-    finally:
-        engine.dispose()
+    for table in tables:
+        if table.name in seeded:
+            insert = table.insert().values(seeded[table.name])
+            compiled = insert.compile(
+                dialect=asyncpg_dialect(), compile_kwargs={"literal_binds": True}
+            )
+            script += f"{compiled};"
     return script
 
 
-# Built by ``pg_database``, once per test process: sorting the tables and rendering the
-# rows for each test cost more than running the script.
-_RESET_SCRIPT: list[str] = []
+# Filled by ``pg_database``, once per test process: the rows a fresh migration leaves
+# (``rows``) and the reset script (``script``); sorting the tables and rendering the rows
+# for each test cost more than running the script.
+FRESH_MIGRATION: dict[str, Any] = {}
 
 
 @pytest.fixture

@@ -408,8 +408,8 @@ async def test_register_writes_its_rows_without_reading_first(
     ], queries.statements
     async with ctx.sessionmaker() as db:
         user = await db.get(User, uuid.UUID(body["id"]))
+        assert user is not None
         grant = (await db.execute(select(UserRole).where(UserRole.user_id == user.id))).scalar_one()
-    assert user is not None
     # The grant carries the account's sort keys, as every other grant does.
     assert (grant.role_id, grant.granted_at, grant.granted_by) == (
         BUILTIN_ROLE_IDS[USER],

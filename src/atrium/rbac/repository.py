@@ -115,7 +115,8 @@ class RoleRepository:
         return await grants.grant_role(self.db, user_ids, role_id, now, granted_by)
 
     async def grant_builtin(self, user_id: uuid.UUID, name: str, now: datetime) -> None:
-        """Give the built-in role ``name`` to a user who does not hold it yet (one insert)."""
+        """Give the built-in role ``name`` to a user who does not hold it yet (two statements:
+        see :func:`atrium.users.grants.grant_role`)."""
         await grants.grant_builtin_role(self.db, user_id, name, now)
 
     async def revoke(self, user_ids: Collection[uuid.UUID], role_id: uuid.UUID) -> set[uuid.UUID]:
