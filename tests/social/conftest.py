@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from atrium.config import IdentityProviderSettings, Settings, SocialSettings
+from atrium.core.outbound import http_client
 from atrium.social import oidc
 from tests.social.fake_idp import CLIENT_ID, CLIENT_SECRET, FakeIdP, Served
 
@@ -93,7 +94,7 @@ async def start(browser: httpx.AsyncClient, provider: str = "fake", **params: st
 
 async def at_provider(url: str) -> str:
     """Follow the authorization URL at the fake provider; the redirect back to Atrium."""
-    async with httpx.AsyncClient() as real:
+    async with http_client(5) as real:
         response = await real.get(url)
     assert response.status_code == 302, response.text
     return response.headers["location"]

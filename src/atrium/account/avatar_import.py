@@ -32,6 +32,7 @@ from atrium.audit.service import record
 from atrium.config import Settings
 from atrium.core.db import after_rollback, unit_of_work
 from atrium.core.jobs import JobContext
+from atrium.core.outbound import tls_context
 from atrium.core.ssrf import PinnedTransport, UrlRefused, parse_url, pin
 from atrium.core.storage import Storage, create_storage, delete_objects
 from atrium.errors import AppError
@@ -69,7 +70,7 @@ async def fetch_picture(url: str, settings: Settings) -> bytes:
         raise PictureRefused(str(exc)) from None
     limit = settings.avatars.max_bytes
     timeout = settings.social.http_timeout_seconds
-    transport = PinnedTransport(address)
+    transport = PinnedTransport(address, verify=tls_context())
     try:
         async with (
             httpx.AsyncClient(

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from atrium.context import AppContext
 from atrium.core.opaque import new_token, token_digest
+from atrium.core.outbound import http_client
 from atrium.social import oidc
 from atrium.social.exceptions import (
     AuthorizationDenied,
@@ -140,7 +141,7 @@ async def _exchange(
             "POST", endpoint, headers, body
         )
     try:
-        async with httpx.AsyncClient(timeout=ctx.settings.social.http_timeout_seconds) as client:
+        async with http_client(ctx.settings.social.http_timeout_seconds) as client:
             response = await client.post(endpoint, content=body, headers=headers)
     except httpx.HTTPError as exc:
         raise ProviderUnavailable("The provider's token endpoint could not be reached.") from exc
@@ -249,7 +250,7 @@ async def _userinfo(ctx: AppContext, endpoint: str, token: dict[str, Any]) -> di
     """UserInfo claims (OpenID Connect Core §5.3); only ``sub`` is checked here, and the
     ID token's claims win over these."""
     try:
-        async with httpx.AsyncClient(timeout=ctx.settings.social.http_timeout_seconds) as client:
+        async with http_client(ctx.settings.social.http_timeout_seconds) as client:
             response = await client.get(
                 endpoint, headers={"Authorization": f"Bearer {token['access_token']}"}
             )

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 
 from atrium.config import SocialSettings
+from atrium.core.outbound import http_client
 from atrium.social.exceptions import ProviderUnavailable
 from atrium.social.identity import ExternalIdentity
 from atrium.social.providers import Provider
@@ -61,7 +62,7 @@ async def github_identity(
         ProviderUnavailable: 502, the API failed or answered without a user id.
     """
     api = provider.api_base_url or ""
-    async with httpx.AsyncClient(timeout=settings.http_timeout_seconds) as client:
+    async with http_client(settings.http_timeout_seconds) as client:
         user = await _get(client, f"{api}/user", access_token)
         emails = await _get(client, f"{api}/user/emails", access_token)
     user_id = user.get("id") if isinstance(user, dict) else None

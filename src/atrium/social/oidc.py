@@ -31,6 +31,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import Key, import_key
 
 from atrium.config import SocialSettings
+from atrium.core.outbound import http_client
 from atrium.social.exceptions import InvalidIdToken, ProviderUnavailable
 from atrium.social.providers import Provider
 
@@ -52,7 +53,7 @@ async def fetch_json(url: str, settings: SocialSettings) -> dict[str, Any]:
         ProviderUnavailable: 502, unreachable, not 200, or not a JSON object.
     """
     try:
-        async with httpx.AsyncClient(timeout=settings.http_timeout_seconds) as client:
+        async with http_client(settings.http_timeout_seconds) as client:
             response = await client.get(url, headers={"Accept": "application/json"})
     except httpx.HTTPError as exc:
         raise ProviderUnavailable(f"The provider could not be reached ({url}).") from exc

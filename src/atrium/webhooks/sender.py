@@ -16,7 +16,6 @@ are all an :class:`AttemptResult` with ``ok`` False.
 
 from __future__ import annotations
 
-import ssl
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from dataclasses import dataclass
 import httpx
 
 from atrium.config import WebhookSettings
+from atrium.core.outbound import tls_context
 from atrium.core.ssrf import PinnedTransport, Target, UrlRefused, parse_url, pin
 
 EXCERPT_CHARS = 1000
@@ -63,7 +63,6 @@ class WebhookClient:
         self.settings = settings
         self.max_pools = max_pools
         self._pools: OrderedDict[PoolKey, _Pool] = OrderedDict()
-        self._ssl: ssl.SSLContext | None = None
         self._closing: list[httpx.AsyncClient] = []
         self._timeout = httpx.Timeout(
             settings.read_timeout_seconds,
@@ -82,12 +81,10 @@ class WebhookClient:
         if pool is not None:
             self._pools.move_to_end(key)
             return pool
-        if self._ssl is None:  # built once: loading the CA bundle costs milliseconds
-            self._ssl = httpx.create_ssl_context()
         transport = PinnedTransport(
             address,
             retries=0,
-            verify=self._ssl,
+            verify=tls_context(),
             limits=httpx.Limits(
                 max_connections=None,
                 max_keepalive_connections=KEEPALIVE_PER_POOL,

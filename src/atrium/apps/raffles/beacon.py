@@ -24,6 +24,7 @@ import httpx
 
 from atrium.apps.raffles.exceptions import BeaconUnavailable
 from atrium.apps.raffles.settings import RafflesSettings
+from atrium.core.outbound import http_client
 
 
 class Beacon(Protocol):
@@ -79,7 +80,7 @@ class DrandBeacon:
     async def value(self, round_: int) -> bytes | None:
         address = f"{self.url}/{self.chain_hash}/public/{round_}"
         try:
-            async with httpx.AsyncClient(timeout=self.timeout) as client:
+            async with http_client(self.timeout) as client:
                 response = await client.get(address)
         except httpx.HTTPError as exc:
             raise BeaconUnavailable(f"drand: {type(exc).__name__}") from exc
