@@ -46,6 +46,21 @@ class Grant:
     subject: str
 
 
+# The RSA key pair the provider starts each test with: generating a 2048-bit pair takes
+# ~60 ms of CPU, so it is generated once per process (``FakeIdP.rotate`` still makes a new
+# one).
+_KEY_PAIR: list[RSAKey] = []
+
+
+def _signing_key() -> RSAKey:
+    """The process's key pair under a new key id (``kid``), as a provider that rotated
+    would publish it: Atrium sees a key it has not fetched yet in every test."""
+    if not _KEY_PAIR:
+        _KEY_PAIR.append(RSAKey.generate_key(2048))
+    native = _KEY_PAIR[0].private_key
+    return RSAKey(native, native, parameters={"kid": f"k{time.monotonic_ns()}"})
+
+
 @dataclass
 class FakeIdP:
     """State of the fake; tests change the attributes between steps."""
@@ -72,7 +87,7 @@ class FakeIdP:
     picture_fetches: int = 0
 
     def reset(self) -> None:
-        self.keys = [RSAKey.generate_key(2048, parameters={"kid": f"k{time.monotonic_ns()}"})]
+        self.keys = [_signing_key()]
         self.published = None
         self.subject = "fake-sub-1"
         self.claims = {}
