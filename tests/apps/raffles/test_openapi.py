@@ -8,7 +8,13 @@ from typing import Any
 
 import pytest
 
-from tests.test_openapi import PROBLEM_JSON, has_examples, operations, resolve
+from tests.test_openapi import (
+    PROBLEM_JSON,
+    assert_405_index_matches,
+    has_examples,
+    operations,
+    resolve,
+)
 
 PUBLIC = {
     ("get", "/api/v1/raffles"),
@@ -86,3 +92,11 @@ async def test_security_is_declared_on_exactly_the_operations_that_need_a_caller
     wrong = [f"{m} {p}" for m, p, op in ours if ("security" in op) == ((m, p) in PUBLIC)]
 
     assert wrong == []
+
+
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
+async def test_the_405_index_lists_the_applications_paths_too(
+    app: Any, openapi_spec: dict[str, Any]
+) -> None:
+    assert any(_ours(path) for path in openapi_spec["paths"])
+    assert_405_index_matches(app, openapi_spec)
