@@ -81,8 +81,6 @@ FLOW = textwrap.dedent(
 
     async def main():
         app = create_app(settings, FrozenClock())
-        # The test's own HTTP client logs each request through the standard library.
-        logging.getLogger("httpx").setLevel(logging.WARNING)
         # A library logging through the standard library, as uvicorn and SQLAlchemy do.
         logging.getLogger("uvicorn.error").warning("stdlib line")
         async with app.router.lifespan_context(app):
@@ -285,6 +283,14 @@ def test_standard_library_log_lines_are_json_too(flow: Flow) -> None:
     assert len(lines) == 1
     assert lines[0].startswith("{"), lines[0]
     assert json.loads(lines[0])["event"] == "stdlib line"
+
+
+def test_httpx_does_not_log_the_urls_it_requests(flow: Flow) -> None:
+    """httpx's INFO line for each request it sends (its whole URL) stays out of the log:
+    the flow's client is httpx, in the process the application configured."""
+    assert flow.requests
+    assert not [e for e in flow.events if str(e.get("event", "")).startswith("HTTP Request:")]
+    assert "HTTP Request:" not in flow.stderr
 
 
 # --- access log ---------------------------------------------------------------------------

@@ -54,3 +54,8 @@ def configure_logging(settings: Settings) -> None:
     root.setLevel(level)
     # Alembic announces each of its plugins at import: noise before every start-up.
     logging.getLogger("alembic.runtime.plugins").setLevel(max(level, logging.WARNING))
+    # httpx logs every request it sends at INFO with the whole URL, query string included
+    # (a provider's presigned picture URL carries its signature there). Atrium logs the
+    # outcome of its outbound calls itself (webhook attempts, provider failures).
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(max(level, logging.WARNING))
