@@ -84,7 +84,7 @@ def register_mail_templates(app_name: str, directory: Path, subjects: Mapping[st
         TEMPLATES[f"{app_name}/{name}"] = subject
     if _APP_DIRECTORIES.get(app_name) != directory:
         _APP_DIRECTORIES[app_name] = directory
-        _environment.cache_clear()
+        _localized_environment.cache_clear()
 
 
 def available_locales() -> frozenset[str]:
@@ -155,8 +155,14 @@ def translations_for(locale: str | None) -> tuple[str, gettext.NullTranslations]
     return SOURCE_LOCALE, gettext.NullTranslations()
 
 
-@lru_cache(maxsize=1)
-def _environment() -> Environment:
+@lru_cache(maxsize=32)
+def _localized_environment(language: str) -> Environment:
+    """The mail templates with ``language``'s catalog installed (a language
+    :func:`translations_for` answered): one environment per process and language, so
+    that each template is compiled once, not for every message (~4.5 ms a message).
+
+    An environment of its own, not an overlay of a shared one: an overlay shares its
+    parent's globals, where the catalog is installed."""
     apps = PrefixLoader({name: FileSystemLoader(d) for name, d in _APP_DIRECTORIES.items()})
     env = Environment(
         loader=ChoiceLoader([PackageLoader("atrium.mail", "templates"), apps]),
@@ -166,6 +172,10 @@ def _environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+    )
+    catalog = None if language == SOURCE_LOCALE else _catalog(language)
+    env.install_gettext_translations(  # type: ignore[attr-defined]
+        catalog or gettext.NullTranslations(), newstyle=True
     )
     return env
 
@@ -186,8 +196,7 @@ def render_parts(template: str, locale: str | None, context: dict[str, Any]) -> 
     """
     subject_id = TEMPLATES[template]
     language, catalog = translations_for(locale)
-    env = _environment().overlay()
-    env.install_gettext_translations(catalog, newstyle=True)  # type: ignore[attr-defined]
+    env = _localized_environment(language)
     values = {**context, "lang": language}
     subject = catalog.gettext(subject_id).format(**values)
     text = env.get_template(f"{template}.txt").render(values)
