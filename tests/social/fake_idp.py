@@ -11,6 +11,7 @@ and the PKCE verifier (RFC 7636 S256) and signs ID tokens with joserfc, and GitH
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import json
@@ -46,18 +47,17 @@ class Grant:
     subject: str
 
 
-# The RSA key pair the provider starts each test with: generating a 2048-bit pair takes
-# ~60 ms of CPU, so it is generated once per process (``FakeIdP.rotate`` still makes a new
-# one).
-_KEY_PAIR: list[RSAKey] = []
+@functools.cache
+def _key_pair() -> RSAKey:
+    """The RSA key pair the provider starts each test with: generating a 2048-bit pair
+    takes ~60 ms of CPU, so once per process (``FakeIdP.rotate`` still makes a new one)."""
+    return RSAKey.generate_key(2048)
 
 
 def _signing_key() -> RSAKey:
     """The process's key pair under a new key id (``kid``), as a provider that rotated
     would publish it: Atrium sees a key it has not fetched yet in every test."""
-    if not _KEY_PAIR:
-        _KEY_PAIR.append(RSAKey.generate_key(2048))
-    native = _KEY_PAIR[0].private_key
+    native = _key_pair().private_key
     return RSAKey(native, native, parameters={"kid": f"k{time.monotonic_ns()}"})
 
 

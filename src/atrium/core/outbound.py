@@ -31,5 +31,7 @@ def tls_context() -> ssl.SSLContext:
 def http_client(timeout: float | httpx.Timeout, **options: object) -> httpx.AsyncClient:
     """An ``httpx.AsyncClient`` with ``timeout`` (seconds, or an ``httpx.Timeout``) that
     verifies servers with :func:`tls_context`; ``options`` go to the client as they are
-    (``transport=``, ``follow_redirects=``...). Close it (``async with``)."""
+    (``follow_redirects=``, ``headers=``...). A client over a transport of its own does
+    not use the client's ``verify``: give that transport ``verify=tls_context()``
+    instead. Close it (``async with``)."""
     return httpx.AsyncClient(timeout=timeout, verify=tls_context(), **options)  # type: ignore[arg-type]
