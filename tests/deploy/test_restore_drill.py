@@ -108,15 +108,16 @@ class Server:
         self.base = f"http://127.0.0.1:{port}"
         # Generous: the drill runs on shared CI machines.
         deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                break
-            try:
-                if httpx.get(f"{self.base}/health/ready", timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.3)
+        with httpx.Client(timeout=2) as http:  # one client: each new one loads the CA bundle
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    break
+                try:
+                    if http.get(f"{self.base}/health/ready").status_code == 200:
+                        return
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.1)
         self.stop()
         raise AssertionError("server did not become ready:\n" + self.log_path.read_text())
 

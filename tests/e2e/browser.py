@@ -98,16 +98,17 @@ class AtriumServer:
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                self.log.close()
-                raise AssertionError((self.root / "server.log").read_text())
-            try:
-                if httpx.get(f"{self.base}/health/ready", timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.3)
+        with httpx.Client(timeout=2) as http:  # one client: each new one loads the CA bundle
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    self.log.close()
+                    raise AssertionError((self.root / "server.log").read_text())
+                try:
+                    if http.get(f"{self.base}/health/ready").status_code == 200:
+                        return
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.1)
         self.stop()
         raise AssertionError("server not ready:\n" + (self.root / "server.log").read_text())
 

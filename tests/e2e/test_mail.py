@@ -48,15 +48,17 @@ def _serve(tmp_path: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes]
         )
     base = f"http://127.0.0.1:{port}"
 
-    def ready() -> bool | None:
-        if proc.poll() is not None:
-            raise AssertionError((tmp_path / "server.log").read_text())
-        try:
-            return httpx.get(f"{base}/health/ready", timeout=1).status_code == 200 or None
-        except httpx.TransportError:
-            return None
+    with httpx.Client(timeout=1) as http:  # one client: each new one loads the CA bundle
 
-    wait_for("the server", ready, timeout=30)
+        def ready() -> bool | None:
+            if proc.poll() is not None:
+                raise AssertionError((tmp_path / "server.log").read_text())
+            try:
+                return http.get(f"{base}/health/ready").status_code == 200 or None
+            except httpx.TransportError:
+                return None
+
+        wait_for("the server", ready, timeout=30)
     return proc, base
 
 

@@ -17,13 +17,14 @@ pytestmark = pytest.mark.e2e
 def scrape(url: str) -> httpx.Response:
     """The listener's answer, once its process has started (it starts beside the API)."""
     deadline = time.monotonic() + 60
-    while True:
-        try:
-            return httpx.get(url, timeout=5)
-        except httpx.TransportError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
+    with httpx.Client(timeout=5) as http:  # one client: each new one loads the CA bundle
+        while True:
+            try:
+                return http.get(url)
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
 
 
 @pytest.mark.parametrize("workers", ["1", "2"])

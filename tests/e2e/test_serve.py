@@ -59,15 +59,16 @@ class Serve:
 
     def wait_ready(self) -> None:
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(self.log)
-            try:
-                if httpx.get(f"{self.base}/health/ready", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
+        with httpx.Client(timeout=1) as http:  # one client: each new one loads the CA bundle
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    raise AssertionError(self.log)
+                try:
+                    if http.get(f"{self.base}/health/ready").status_code == 200:
+                        return
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.1)
         raise AssertionError(f"not ready:\n{self.log}")
 
     def stop(self) -> int:

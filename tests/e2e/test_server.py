@@ -83,16 +83,17 @@ def _start(
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 240  # a loaded CI machine starts slowly
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            log.close()
-            raise AssertionError((tmp_path / "server.log").read_text())
-        try:
-            if httpx.get(f"{base}/health/ready", timeout=1).status_code == 200:
-                return proc, base, data_dir, log
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
+    with httpx.Client(timeout=1) as http:  # one client: each new one loads the CA bundle
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                log.close()
+                raise AssertionError((tmp_path / "server.log").read_text())
+            try:
+                if http.get(f"{base}/health/ready").status_code == 200:
+                    return proc, base, data_dir, log
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
     _signal_group(proc, signal.SIGKILL)
     proc.wait()
     log.close()
