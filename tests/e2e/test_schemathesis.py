@@ -204,3 +204,11 @@ def test_api_conforms_to_its_schema_as_an_admin(
     api_schema: Any, admin_bearer: dict[str, str]
 ) -> None:
     assert _fuzz(api_schema, admin_bearer) == {}
+
+
+def test_only_the_notices_stream_is_read_for_two_seconds(api_schema: Any) -> None:
+    stream = api_schema["/api/v1/users/me/notifications/stream"]["GET"]
+    other = api_schema["/api/v1/users/me"]["GET"]
+
+    assert api_schema.config.request_timeout_for(operation=stream) == STREAM_READ_SECONDS
+    assert api_schema.config.request_timeout_for(operation=other) is None  # the 10-s default
