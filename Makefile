@@ -61,9 +61,14 @@ PYTEST_WORKERS ?= auto
 
 # The browser and social-login tests also need Debian's Chromium and the npm packages of
 # package-lock.json and tests/idp: .ci/browser-deps installs whichever is missing.
+# The run keeps the bytecode of what it imports (in the ignored __pycache__ folders of
+# src/, tests/ and .venv/) even where PYTHONDONTWRITEBYTECODE is set: without it every
+# worker compiled the test modules again at each run, and every process the tests start
+# (servers, workers, CLI commands: ~100) compiled Atrium and its libraries again.
 pytest: .venv/.synced-dev
 	.ci/browser-deps
-	.venv/bin/pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=30
+	PYTHONDONTWRITEBYTECODE= .venv/bin/pytest -n $(PYTEST_WORKERS) --dist loadfile \
+		--no-loadscope-reorder --durations=30
 
 test: lint typecheck pytest
 
