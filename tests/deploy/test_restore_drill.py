@@ -11,7 +11,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,6 +30,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from tests.conftest import PG_URL
 from tests.deploy.conftest import DEPLOY, need, slow_check
 from tests.images import image_bytes
+from tests.readiness import wait_until_ready
 
 ATRIUM = str(Path(sys.executable).with_name("atrium"))
 BACKUP = DEPLOY / "backup" / "backup.sh"
@@ -107,17 +107,8 @@ class Server:
         )
         self.base = f"http://127.0.0.1:{port}"
         # Generous: the drill runs on shared CI machines.
-        deadline = time.monotonic() + 180
-        with httpx.Client(timeout=2) as http:  # one client: each new one loads the CA bundle
-            while time.monotonic() < deadline:
-                if self.proc.poll() is not None:
-                    break
-                try:
-                    if http.get(f"{self.base}/health/ready").status_code == 200:
-                        return
-                except httpx.TransportError:
-                    pass
-                time.sleep(0.1)
+        if wait_until_ready(self.base, self.proc, 180):
+            return
         self.stop()
         raise AssertionError("server did not become ready:\n" + self.log_path.read_text())
 

@@ -19,7 +19,7 @@ from email.message import Message
 from pathlib import Path
 from typing import Any, TypeVar
 
-import httpx
+from tests.readiness import wait_until_ready
 
 ROOT = Path(__file__).resolve().parents[2]
 ATRIUM = str(Path(sys.executable).with_name("atrium"))
@@ -97,18 +97,11 @@ class AtriumServer:
         self._wait_ready()
 
     def _wait_ready(self) -> None:
-        deadline = time.monotonic() + 180
-        with httpx.Client(timeout=2) as http:  # one client: each new one loads the CA bundle
-            while time.monotonic() < deadline:
-                if self.proc.poll() is not None:
-                    self.log.close()
-                    raise AssertionError((self.root / "server.log").read_text())
-                try:
-                    if http.get(f"{self.base}/health/ready").status_code == 200:
-                        return
-                except httpx.TransportError:
-                    pass
-                time.sleep(0.1)
+        if wait_until_ready(self.base, self.proc, 180):
+            return
+        if self.proc.poll() is not None:
+            self.log.close()
+            raise AssertionError((self.root / "server.log").read_text())
         self.stop()
         raise AssertionError("server not ready:\n" + (self.root / "server.log").read_text())
 

@@ -21,8 +21,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 import pytest
+
+from tests.readiness import wait_until_ready
 
 pytestmark = pytest.mark.e2e
 
@@ -198,17 +199,10 @@ def start(command: str, cwd: Path, log: Path, *, env: dict[str, str] | None = No
 
 
 def wait_ready(bg: Background, base: str) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    with httpx.Client(timeout=2) as http:  # one client: each new one loads the CA bundle
-        while time.monotonic() < deadline:
-            if bg.proc.poll() is not None:
-                raise AssertionError(f"exited with {bg.proc.returncode}:\n{bg.output()[-4000:]}")
-            try:
-                if http.get(f"{base}/health/ready").status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
+    if wait_until_ready(base, bg.proc, START_TIMEOUT):
+        return
+    if bg.proc.poll() is not None:
+        raise AssertionError(f"exited with {bg.proc.returncode}:\n{bg.output()[-4000:]}")
     bg.stop()
     raise AssertionError(f"not ready after {START_TIMEOUT:.0f} s:\n{bg.output()[-4000:]}")
 

@@ -17,6 +17,7 @@ import pytest
 
 from tests.e2e.browser import wait_for
 from tests.mailbox import SmtpSink, free_port, smtp_server, token_of
+from tests.readiness import wait_until_ready
 
 pytestmark = pytest.mark.e2e
 
@@ -47,18 +48,10 @@ def _serve(tmp_path: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes]
             cwd=tmp_path,
         )
     base = f"http://127.0.0.1:{port}"
-
-    with httpx.Client(timeout=1) as http:  # one client: each new one loads the CA bundle
-
-        def ready() -> bool | None:
-            if proc.poll() is not None:
-                raise AssertionError((tmp_path / "server.log").read_text())
-            try:
-                return http.get(f"{base}/health/ready").status_code == 200 or None
-            except httpx.TransportError:
-                return None
-
-        wait_for("the server", ready, timeout=30)
+    if not wait_until_ready(base, proc, 30, request_timeout=1):
+        if proc.poll() is not None:
+            raise AssertionError((tmp_path / "server.log").read_text())
+        raise AssertionError("timed out waiting for the server")
     return proc, base
 
 

@@ -17,6 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.readiness import wait_until_ready
+
 pytestmark = pytest.mark.e2e
 
 ATRIUM = str(Path(sys.executable).with_name("atrium"))
@@ -58,17 +60,10 @@ class Serve:
         return self.log_path.read_text(errors="replace")
 
     def wait_ready(self) -> None:
-        deadline = time.monotonic() + 120
-        with httpx.Client(timeout=1) as http:  # one client: each new one loads the CA bundle
-            while time.monotonic() < deadline:
-                if self.proc.poll() is not None:
-                    raise AssertionError(self.log)
-                try:
-                    if http.get(f"{self.base}/health/ready").status_code == 200:
-                        return
-                except httpx.TransportError:
-                    pass
-                time.sleep(0.1)
+        if wait_until_ready(self.base, self.proc, 120, request_timeout=1):
+            return
+        if self.proc.poll() is not None:
+            raise AssertionError(self.log)
         raise AssertionError(f"not ready:\n{self.log}")
 
     def stop(self) -> int:

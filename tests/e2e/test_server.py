@@ -8,7 +8,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -16,6 +15,8 @@ from typing import BinaryIO
 import httpx
 import jwt
 import pytest
+
+from tests.readiness import wait_until_ready
 
 pytestmark = pytest.mark.e2e
 
@@ -82,18 +83,12 @@ def _start(
         start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 240  # a loaded CI machine starts slowly
-    with httpx.Client(timeout=1) as http:  # one client: each new one loads the CA bundle
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                log.close()
-                raise AssertionError((tmp_path / "server.log").read_text())
-            try:
-                if http.get(f"{base}/health/ready").status_code == 200:
-                    return proc, base, data_dir, log
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
+    # 240 s: a loaded CI machine starts slowly.
+    if wait_until_ready(base, proc, 240, request_timeout=1):
+        return proc, base, data_dir, log
+    if proc.poll() is not None:
+        log.close()
+        raise AssertionError((tmp_path / "server.log").read_text())
     _signal_group(proc, signal.SIGKILL)
     proc.wait()
     log.close()
